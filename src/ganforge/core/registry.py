@@ -1,0 +1,156 @@
+"""The component registry, built on first use from the ``ganforge_register_*`` hooks.
+
+A duplicate name of one kind raises :class:`~ganforge.core.errors.DuplicateComponentError` naming
+both plugins when both are built-in; when a third-party plugin clashes, its component is refused and
+recorded as a plugin failure (strict mode raises). An unknown name raises
+:class:`~ganforge.core.errors.UnknownComponentError` listing the choices.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+from ganforge.core.errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
+from ganforge.core.specs import (
+    SPEC_KINDS,
+    AugmentSpec,
+    DatasetSpec,
+    DiscriminatorSpec,
+    GeneratorSpec,
+    LossSpec,
+    MetricSpec,
+    OpSpec,
+    PresetSpec,
+    RegularizerSpec,
+)
+
+__all__ = ["Registry", "get_registry", "REGISTRATION_HOOKS"]
+
+#: Registration hook -> record classes it may return.
+REGISTRATION_HOOKS: dict[str, tuple[type, ...]] = {
+    "ganforge_register_generators": (GeneratorSpec,),
+    "ganforge_register_discriminators": (DiscriminatorSpec,),
+    "ganforge_register_losses": (LossSpec, RegularizerSpec),
+    "ganforge_register_augments": (AugmentSpec,),
+    "ganforge_register_metrics": (MetricSpec,),
+    "ganforge_register_datasets": (DatasetSpec,),
+    "ganforge_register_presets": (PresetSpec,),
+    "ganforge_register_ops": (OpSpec,),
+}
+
+
+class Registry:
+    """Components by kind and name, with the plugin that provided each."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, dict[str, Any]] = {kind: {} for kind in SPEC_KINDS}
+        self._provider: dict[tuple[str, str], str] = {}
+
+    # -- building ------------------------------------------------------------------------------
+    def add(self, spec: Any, plugin: str) -> None:
+        """Add one record; raise DuplicateComponentError on a name clash."""
+        kind = spec.kind
+        if kind not in self._specs:
+            raise TypeError(f"unknown spec kind {kind!r}")
+        if spec.name in self._specs[kind]:
+            raise DuplicateComponentError(kind, spec.name, self._provider[(kind, spec.name)], plugin)
+        self._specs[kind][spec.name] = spec
+        self._provider[(kind, spec.name)] = plugin
+
+    @classmethod
+    def from_plugin_manager(cls, pm: Any) -> Registry:
+        from ganforge.core.plugins import record_failure
+
+        reg = cls()
+        for hook_name, allowed in REGISTRATION_HOOKS.items():
+            hook = getattr(pm.hook, hook_name)
+            impls = list(hook.get_hookimpls())
+            # built-ins first, so a third-party plugin can never displace a built-in component
+            impls.sort(key=lambda impl: 0 if pm.is_builtin(impl.plugin_name) else 1)
+            for impl in impls:
+                builtin = pm.is_builtin(impl.plugin_name)
+                try:
+                    result = impl.function()
+                    records = _as_records(result, allowed, impl.plugin_name, hook_name)
+                except Exception as exc:
+                    if builtin:
+                        raise PluginLoadError(
+                            f"built-in plugin {impl.plugin_name!r} failed in {hook_name}: {exc}") from exc
+                    _fail(pm, impl.plugin_name, exc, record_failure)
+                    continue
+                for record in records:
+                    try:
+                        reg.add(record, impl.plugin_name)
+                    except DuplicateComponentError as exc:
+                        if builtin:
+                            raise
+                        _fail(pm, impl.plugin_name, exc, record_failure)
+        return reg
+
+    # -- queries -------------------------------------------------------------------------------
+    def get(self, kind: str, name: str) -> Any:
+        """The record of component ``name`` of ``kind``; UnknownComponentError lists the choices."""
+        specs = self._kind(kind)
+        try:
+            return specs[name]
+        except KeyError:
+            raise UnknownComponentError(kind, name, list(specs)) from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._kind(kind))
+
+    def specs(self, kind: str) -> list[Any]:
+        specs = self._kind(kind)
+        return [specs[name] for name in sorted(specs)]
+
+    def has(self, kind: str, name: str) -> bool:
+        return name in self._kind(kind)
+
+    def provider(self, kind: str, name: str) -> str:
+        self.get(kind, name)
+        return self._provider[(kind, name)]
+
+    def by_plugin(self) -> dict[str, dict[str, list[str]]]:
+        """plugin name -> kind -> component names."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for (kind, name), plugin in sorted(self._provider.items()):
+            out.setdefault(plugin, {}).setdefault(kind, []).append(name)
+        return out
+
+    def _kind(self, kind: str) -> dict[str, Any]:
+        try:
+            return self._specs[kind]
+        except KeyError:
+            raise UnknownComponentError("component kind", kind, list(self._specs)) from None
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{k}={len(v)}" for k, v in self._specs.items() if v)
+        return f"Registry({counts})"
+
+
+def _fail(pm: Any, plugin_name: str, exc: BaseException, record_failure: Any) -> None:
+    info = pm.infos.get(plugin_name)
+    record_failure(pm, plugin_name, info.source if info else "runtime", exc,
+                   info.dist if info else None, info.version if info else None)
+
+
+def _as_records(result: Any, allowed: tuple[type, ...], plugin: str, hook: str) -> list[Any]:
+    if result is None:
+        return []
+    items: Iterable[Any] = result if isinstance(result, list | tuple) else [result]
+    records = list(items)
+    for record in records:
+        if not isinstance(record, allowed):
+            names = " or ".join(c.__name__ for c in allowed)
+            raise TypeError(f"plugin {plugin!r}: {hook} must return a list of {names}, got {type(record).__name__}")
+    return records
+
+
+@functools.cache
+def get_registry() -> Registry:
+    """The process-wide registry, built from the plugin manager on first use."""
+    from ganforge.core.plugins import get_plugin_manager
+
+    return Registry.from_plugin_manager(get_plugin_manager())
