@@ -1,0 +1,219 @@
+"""Dataset base class and sampling shared by every dataset plugin.
+
+A dataset yields ``(image, label)`` pairs: ``image`` is a ``uint8`` array ``[C, H, W]``,
+``label`` a ``float32`` array ``[label_dim]`` (empty when unconditional). The training loop converts
+images with ``x / 127.5 - 1``.
+
+Subclasses implement three methods: ``_load_raw_image(raw_idx)``, ``_load_raw_labels()`` and
+``close()`` if they hold files open. Subsets (``max_size``), x-flip mirroring and label handling
+(integers become one-hot vectors, lists become float vectors) happen here, the same way for all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.core.errors import DataError
+from ganforge.core.specs import DataInfo
+
+__all__ = ["ImageDataset", "InfiniteSampler", "labels_to_array"]
+
+
+def labels_to_array(labels: Sequence[Any] | None, n: int, source: str = "dataset.json") -> np.ndarray | None:
+    """Convert raw labels to an array: integers -> int64 ``[n]``, lists -> float32 ``[n, D]``.
+
+    Raises DataError naming ``source`` when labels are missing, mixed or of the wrong count.
+    """
+    if labels is None:
+        return None
+    if len(labels) != n:
+        raise DataError(f"has {len(labels)} labels for {n} images", source)
+    if n == 0:
+        return np.zeros([0], dtype=np.int64)
+    if all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in labels):
+        arr = np.asarray(labels, dtype=np.int64)
+        if arr.min() < 0:
+            raise DataError(f"class labels must be >= 0, found {int(arr.min())}", source)
+        return arr
+    if all(isinstance(v, list | tuple) for v in labels):
+        widths = {len(v) for v in labels}
+        if len(widths) != 1:
+            raise DataError(f"label vectors have different lengths {sorted(widths)}", source)
+        try:
+            return np.asarray(labels, dtype=np.float32)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"label vectors must contain numbers ({exc})", source) from None
+    raise DataError("labels must be all integers (class indices) or all lists of numbers (vectors)", source)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """Base class of image datasets.
+
+    Args:
+        name: short name (used in run directory names).
+        raw_shape: ``[N, C, H, W]`` of the raw images (before subsetting and mirroring).
+        max_size: keep a random (seeded) subset of at most this many images, in sorted order.
+        use_labels: return labels (else empty label vectors).
+        xflip: double the dataset with horizontally mirrored copies.
+        random_seed: seed of the subset choice.
+    """
+
+    def __init__(self, name: str, raw_shape: Sequence[int], max_size: int | None = None,
+                 use_labels: bool = False, xflip: bool = False, random_seed: int = 0):
+        self._name = name
+        self._raw_shape = list(raw_shape)
+        if len(self._raw_shape) != 4:
+            raise ValueError(f"raw_shape must be [N, C, H, W], got {raw_shape}")
+        self._use_labels = use_labels
+        self._raw_labels: np.ndarray | None = None
+        self._label_shape: list[int] | None = None
+
+        self._raw_idx = np.arange(self._raw_shape[0], dtype=np.int64)
+        if max_size is not None and self._raw_idx.size > max_size:
+            rnd = np.random.RandomState(random_seed % (1 << 31))
+            rnd.shuffle(self._raw_idx)
+            self._raw_idx = np.sort(self._raw_idx[:max_size])
+        self._xflip = np.zeros(self._raw_idx.size, dtype=np.uint8)
+        if xflip:
+            self._raw_idx = np.tile(self._raw_idx, 2)
+            self._xflip = np.concatenate([self._xflip, np.ones_like(self._xflip)])
+
+    # -- subclass interface ----------------------------------------------------------------------
+    def _load_raw_image(self, raw_idx: int) -> np.ndarray:  # uint8 [C, H, W]
+        raise NotImplementedError
+
+    def _load_raw_labels(self) -> np.ndarray | None:  # int64 [N] or float32 [N, D] or None
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    # -- labels ------------------------------------------------------------------------------------
+    def _get_raw_labels(self) -> np.ndarray:
+        if self._raw_labels is None:
+            labels = self._load_raw_labels() if self._use_labels else None
+            if labels is None:
+                labels = np.zeros([self._raw_shape[0], 0], dtype=np.float32)
+            assert labels.shape[0] == self._raw_shape[0]
+            self._raw_labels = labels
+        return self._raw_labels
+
+    @property
+    def label_shape(self) -> list[int]:
+        if self._label_shape is None:
+            raw = self._get_raw_labels()
+            if raw.dtype == np.int64:
+                self._label_shape = [int(raw.max()) + 1 if raw.size else 0]
+            else:
+                self._label_shape = list(raw.shape[1:])
+        return self._label_shape
+
+    @property
+    def label_dim(self) -> int:
+        return int(math.prod(self.label_shape))
+
+    @property
+    def has_labels(self) -> bool:
+        return any(x != 0 for x in self.label_shape)
+
+    def get_label(self, idx: int) -> np.ndarray:
+        label = self._get_raw_labels()[self._raw_idx[idx]]
+        if label.dtype == np.int64:
+            onehot = np.zeros(self.label_shape, dtype=np.float32)
+            onehot[label] = 1
+            return onehot
+        return label.astype(np.float32, copy=True)
+
+    def class_index(self, idx: int) -> int | None:
+        """Integer class of item ``idx`` (None without integer labels); used to group grids."""
+        raw = self._get_raw_labels()
+        return int(raw[self._raw_idx[idx]]) if raw.dtype == np.int64 and raw.ndim == 1 else None
+
+    # -- items -------------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._raw_idx.size)
+
+    def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        image = self._load_raw_image(int(self._raw_idx[idx]))
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8):
+            raise TypeError(f"{type(self).__name__}._load_raw_image must return a uint8 ndarray")
+        expected = tuple(self._raw_shape[1:])
+        if image.shape != expected:
+            raise DataError(f"image {idx} has shape {image.shape}, expected {expected}", self._name)
+        if self._xflip[idx]:
+            image = image[:, :, ::-1]
+        return np.ascontiguousarray(image), self.get_label(idx)
+
+    # -- metadata ----------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def image_shape(self) -> list[int]:
+        return list(self._raw_shape[1:])
+
+    @property
+    def num_channels(self) -> int:
+        return self._raw_shape[1]
+
+    @property
+    def resolution(self) -> int:
+        assert self._raw_shape[2] == self._raw_shape[3]
+        return self._raw_shape[2]
+
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo(resolution=self.resolution, channels=self.num_channels, label_dim=self.label_dim,
+                        name=self.name)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(name={self._name!r}, len={len(self)}, shape={self.image_shape}, "
+                f"label_dim={self.label_dim})")
+
+
+class InfiniteSampler(torch.utils.data.Sampler[int]):
+    """An endless, resumable sampler of dataset indices.
+
+    The global order is a pure function of ``(seed, position)``: epoch ``e`` is a permutation drawn
+    from ``RandomState(seed + e)``. Rank ``r`` of ``num_replicas`` takes positions ``r, r + R, ...``
+    of the global order, so the union over ranks at each step is the same whatever the number of
+    processes, and a run resumed at position ``p`` sees exactly what it would have seen.
+
+    Args:
+        size: dataset length.
+        rank, num_replicas: this process and the number of processes.
+        shuffle: permute each epoch (else sequential).
+        seed: seed of the permutations.
+        start: global position to start at (``batch_idx * batch_size`` on resume).
+    """
+
+    def __init__(self, size: int, rank: int = 0, num_replicas: int = 1, shuffle: bool = True, seed: int = 0,
+                 start: int = 0):
+        if size <= 0:
+            raise DataError("the dataset is empty")
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} out of range for {num_replicas} replicas")
+        self.size, self.rank, self.num_replicas = size, rank, num_replicas
+        self.shuffle, self.seed, self.start = shuffle, seed, start
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.size)
+        return np.random.RandomState((self.seed + epoch) % (1 << 31)).permutation(self.size)
+
+    def __iter__(self) -> Iterator[int]:
+        pos = self.start + self.rank
+        epoch, order = -1, None
+        while True:
+            e, i = divmod(pos, self.size)
+            if e != epoch:
+                epoch, order = e, self._epoch_order(e)
+            assert order is not None
+            yield int(order[i])
+            pos += self.num_replicas
