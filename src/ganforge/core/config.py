@@ -99,6 +99,7 @@ class TrainingConfig(BaseModel):
     cudnn_benchmark: bool = Field(True, description="Enable cuDNN benchmarking on CUDA.")
     allow_tf32: bool = Field(False, description="Allow TF32 matmuls/convolutions on CUDA.")
     progress: bool = Field(True, description="Show a live progress display on a terminal.")
+    tensorboard: bool = Field(True, description="Write TensorBoard event files when tensorboard is installed.")
 
     @field_validator("device")
     @classmethod

@@ -181,9 +181,11 @@ class InfiniteSampler(torch.utils.data.Sampler[int]):
     """An endless, resumable sampler of dataset indices.
 
     The global order is a pure function of ``(seed, position)``: epoch ``e`` is a permutation drawn
-    from ``RandomState(seed + e)``. Rank ``r`` of ``num_replicas`` takes positions ``r, r + R, ...``
-    of the global order, so the union over ranks at each step is the same whatever the number of
-    processes, and a run resumed at position ``p`` sees exactly what it would have seen.
+    from ``RandomState(seed + e)``. Positions are dealt to ranks in blocks of ``block`` (the per-rank
+    batch): rank ``r`` of ``R`` takes global positions ``k*block*R + r*block + j`` (``j < block``) for
+    its ``k``-th block. So, per iteration, the union over ranks is the same whatever the number of
+    processes, each rank sees a contiguous slice of the global batch, and a run resumed at position
+    ``start`` sees exactly what it would have seen.
 
     Args:
         size: dataset length.
@@ -191,29 +193,37 @@ class InfiniteSampler(torch.utils.data.Sampler[int]):
         shuffle: permute each epoch (else sequential).
         seed: seed of the permutations.
         start: global position to start at (``batch_idx * batch_size`` on resume).
+        block: items per rank per global step (``batch // num_replicas``); 1 interleaves.
     """
 
     def __init__(self, size: int, rank: int = 0, num_replicas: int = 1, shuffle: bool = True, seed: int = 0,
-                 start: int = 0):
+                 start: int = 0, block: int = 1):
         if size <= 0:
             raise DataError("the dataset is empty")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} out of range for {num_replicas} replicas")
+        if block < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
         self.size, self.rank, self.num_replicas = size, rank, num_replicas
-        self.shuffle, self.seed, self.start = shuffle, seed, start
+        self.shuffle, self.seed, self.start, self.block = shuffle, seed, start, block
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
         if not self.shuffle:
             return np.arange(self.size)
         return np.random.RandomState((self.seed + epoch) % (1 << 31)).permutation(self.size)
 
+    def position(self, j: int) -> int:
+        """Global position of this rank's ``j``-th item."""
+        k, i = divmod(j, self.block)
+        return self.start + k * self.block * self.num_replicas + self.rank * self.block + i
+
     def __iter__(self) -> Iterator[int]:
-        pos = self.start + self.rank
         epoch, order = -1, None
+        j = 0
         while True:
-            e, i = divmod(pos, self.size)
+            e, i = divmod(self.position(j), self.size)
             if e != epoch:
                 epoch, order = e, self._epoch_order(e)
             assert order is not None
             yield int(order[i])
-            pos += self.num_replicas
+            j += 1

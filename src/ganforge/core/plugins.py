@@ -57,6 +57,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_datasets", "ganforge.plugins.default_datasets"),
     ("default_losses", "ganforge.plugins.default_losses"),
     ("default_logging", "ganforge.plugins.default_logging"),
+    ("default_checkpoints", "ganforge.plugins.default_checkpoints"),
     ("pggan", "ganforge.plugins.pggan"),
 )
 

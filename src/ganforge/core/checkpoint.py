@@ -1,0 +1,204 @@
+"""ganforge's checkpoint format, atomic writes, and loading networks from any supported file.
+
+A checkpoint is a plain dict saved with ``torch.save`` and loadable with
+``torch.load(weights_only=True)``: state_dicts, the resolved run configuration (JSON), the data
+info, versions, and for resumable checkpoints the optimiser states, loss and augmentation state,
+counters and RNG states. Classes are never pickled. Files are written atomically (temporary file in
+the same directory, fsync, rename), so a crash at any moment leaves either the old or the new file.
+
+Two kinds share the format: ``"training"`` (``checkpoint.pt`` in a run directory: everything needed
+to resume exactly) and ``"network"`` (``network-snapshot-<kimg>.pt``: networks, config, info).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge import __version__
+from ganforge.core.errors import CheckpointError
+from ganforge.core.specs import DataInfo
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "NetworkBundle",
+    "atomic_save",
+    "read_checkpoint",
+    "is_native_checkpoint",
+    "load_native",
+    "load_bundle",
+    "load_network",
+    "build_networks",
+    "versions",
+]
+
+FORMAT = "ganforge-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class NetworkBundle:
+    """Networks read from a file (ours or a foreign format), ready to use.
+
+    ``G_ema`` is what generation and metrics use; ``G`` and ``D`` are present when the file has them.
+    """
+
+    G: torch.nn.Module | None = None
+    D: torch.nn.Module | None = None
+    G_ema: torch.nn.Module | None = None
+    augment: torch.nn.Module | None = None
+    info: DataInfo | None = None
+    config: dict[str, Any] | None = None
+    source: str = FORMAT
+    path: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def generator(self) -> torch.nn.Module:
+        G = self.G_ema if self.G_ema is not None else self.G
+        if G is None:
+            raise CheckpointError("holds no generator", self.path)
+        return G
+
+
+def versions() -> dict[str, Any]:
+    from ganforge.core.plugins import plugin_info
+
+    try:
+        plugins = {p.name: p.version for p in plugin_info()}
+    except Exception:  # versions are informative; never fail a save over them
+        plugins = {}
+    return {"ganforge": __version__, "torch": str(torch.__version__), "plugins": {k: str(v) for k, v in plugins.items()}}
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` to ``path`` atomically: temp file in the same directory, fsync, rename, fsync dir."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # persist the rename (not supported on every platform)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def is_native_checkpoint(path: str | os.PathLike[str]) -> bool:
+    """Cheap test: is ``path`` a zip-format torch file (what ``torch.save`` writes)?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
+def read_checkpoint(path: str | os.PathLike[str], map_location: Any = "cpu") -> dict[str, Any]:
+    """Load a ganforge checkpoint dict safely (``weights_only=True``) and check its format."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise CheckpointError("no such file", path)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot be read as a ganforge checkpoint ({type(exc).__name__}: {exc})", path) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError("is a torch file but not a ganforge checkpoint (no 'format' marker)", path)
+    if int(data.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"was written by a newer ganforge (format version {data.get('format_version')}, this one reads "
+            f"up to {FORMAT_VERSION}); upgrade ganforge", path)
+    return data
+
+
+def build_networks(data: dict[str, Any], device: Any = "cpu", which: tuple[str, ...] = ("G", "D", "G_ema"),
+                   path: str = "") -> NetworkBundle:
+    """Construct the networks of a native checkpoint from its config and load their weights strictly."""
+    from ganforge.core.config import resolve_config
+    from ganforge.core.registry import get_registry
+
+    registry = get_registry()
+    config, _ = resolve_config(data["config"], registry=registry)
+    info = DataInfo(**data["info"])
+    nets = data.get("networks", {})
+    bundle = NetworkBundle(info=info, config=data["config"], path=path, source=FORMAT,
+                           meta={"kind": data.get("kind"), "progress": data.get("progress", {}),
+                                 "versions": data.get("versions", {})})
+    for name in which:
+        if name not in nets:
+            continue
+        section = "discriminator" if name == "D" else "generator"
+        cfg = getattr(config, section)
+        spec = registry.get(section, cfg.name)
+        module = spec.factory(cfg, info)
+        try:
+            module.load_state_dict(nets[name], strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"weights of {name} do not fit {section} {cfg.name!r}: {exc}", path) from None
+        module.eval().requires_grad_(False).to(device)
+        setattr(bundle, name, module)
+    if data.get("augment") is not None and config.augment is not None and "augment" in which:
+        spec = registry.get("augment", config.augment.name)
+        aug = spec.factory(config.augment, info)
+        aug.load_state_dict(data["augment"])
+        bundle.augment = aug.to(device)
+    return bundle
+
+
+def load_native(path: str, device: Any = "cpu") -> NetworkBundle:
+    """Load a native checkpoint into a :class:`NetworkBundle`."""
+    data = read_checkpoint(path)
+    return build_networks(data, device=device, which=("G", "D", "G_ema", "augment"), path=path)
+
+
+def load_bundle(path: str | os.PathLike[str], device: Any = "cpu") -> NetworkBundle:
+    """Load networks from any supported file through the ``ganforge_load_checkpoint`` hook."""
+    from ganforge.core.plugins import get_plugin_manager
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError("no such file", path)
+    if os.path.isdir(path):
+        candidates = sorted(Path(path).glob("network-snapshot-*.pt"))
+        if not candidates:
+            raise CheckpointError("is a directory without network-snapshot-*.pt files", path)
+        path = str(candidates[-1])
+    device = torch.device(device)
+    bundle = get_plugin_manager().hook.ganforge_load_checkpoint(path=path, device=device)
+    if bundle is None:
+        raise CheckpointError("is not in a format any installed plugin can read "
+                              "(ganforge .pt checkpoints; official StyleGAN .pkl files need the stylegan2 plugin)", path)
+    return bundle
+
+
+def load_network(path: str | os.PathLike[str], which: str = "G_ema", device: Any = "cpu") -> torch.nn.Module:
+    """Load one network (``G_ema`` by default; ``G`` or ``D``) from any supported file, in eval mode.
+
+    Example::
+
+        G = ganforge.load_network("runs/00000-pggan-shapes/network-snapshot-000010.pt")
+        img = G(torch.randn(1, G.z_dim), torch.zeros(1, G.c_dim))
+    """
+    bundle = load_bundle(path, device=device)
+    if which == "G_ema":
+        return bundle.generator()
+    net = getattr(bundle, which, None)
+    if net is None:
+        raise CheckpointError(f"holds no {which!r} network", os.fspath(path))
+    return net

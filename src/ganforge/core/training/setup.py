@@ -1,0 +1,194 @@
+"""Building blocks of the training loop: components, phases, EMA, RNG capture, image grids."""
+
+from __future__ import annotations
+
+import copy
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.core.config import RunConfig, TrainingConfig
+from ganforge.core.images import grid_size_for
+from ganforge.core.loss import call_with_supported
+from ganforge.core.specs import DataInfo
+
+__all__ = [
+    "Phase",
+    "select_device",
+    "build_dataset",
+    "build_components",
+    "make_phases",
+    "update_ema",
+    "capture_rng",
+    "restore_rng",
+    "setup_grid",
+    "render_images",
+    "ema_kimg",
+]
+
+
+@dataclass
+class Phase:
+    """One phase of the iteration: ``Gmain``, ``Greg``, ``Gboth``, ``Dmain``, ``Dreg`` or ``Dboth``."""
+
+    name: str
+    module: torch.nn.Module
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    interval: int
+
+
+def select_device(training: TrainingConfig, rank: int = 0, local_rank: int | None = None) -> torch.device:
+    want = training.device
+    if want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want.startswith("cuda"):
+        if not torch.cuda.is_available():
+            from ganforge.core.errors import ConfigError
+
+            raise ConfigError("CUDA was requested but torch.cuda.is_available() is False", "training.device")
+        if want == "cuda":
+            index = local_rank if local_rank is not None else rank % max(torch.cuda.device_count(), 1)
+            return torch.device("cuda", index)
+    return torch.device(want)
+
+
+def build_dataset(config: RunConfig, registry: Any) -> Any:
+    spec = registry.get("dataset", config.dataset.name)
+    return spec.factory(config.dataset)
+
+
+def build_components(config: RunConfig, info: DataInfo, registry: Any, device: torch.device) -> dict[str, Any]:
+    """G, D, G_ema, augment, loss on ``device`` (G_ema: a frozen copy of G in eval mode)."""
+    G = registry.get("generator", config.generator.name).factory(config.generator, info).to(device)
+    D = registry.get("discriminator", config.discriminator.name).factory(config.discriminator, info).to(device)
+    # parameters a network froze itself (requires_grad=False at construction) stay frozen for good
+    trainable = {"G": _trainable(G), "D": _trainable(D)}
+    G.train().requires_grad_(False)
+    D.train().requires_grad_(False)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    augment = None
+    if config.augment is not None:
+        augment = registry.get("augment", config.augment.name).factory(config.augment, info)
+        augment = augment.to(device).train().requires_grad_(False)
+    terms = [registry.get("regularizer", name).factory(cfg) for name, cfg in config.regularizers.items()]
+    loss = registry.get("loss", config.loss.name).factory(
+        config.loss, G=G, D=D, augment=augment, regularizers=terms, device=device)
+    return {"G": G, "D": D, "G_ema": G_ema, "augment": augment, "loss": loss, "trainable": trainable}
+
+
+def _trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Parameters the optimiser owns: those the network left trainable when it was built."""
+    return [p for p in module.parameters() if p.requires_grad and p.numel() > 0]
+
+
+def make_phases(G: torch.nn.Module, D: torch.nn.Module, loss: Any, training: TrainingConfig,
+                trainable: dict[str, list[torch.nn.Parameter]]) -> list[Phase]:
+    """Phases with lazy-regularization correction: lr x mb_ratio, beta^mb_ratio, mb_ratio = N / (N + 1)."""
+    phases: list[Phase] = []
+    for player, module, lr in (("G", G, training.glr), ("D", D, training.dlr)):
+        params = trainable[player]
+        interval = loss.reg_interval(player)
+        if interval is None:
+            opt = torch.optim.Adam(params, lr=lr, betas=tuple(training.betas), eps=training.eps)
+            phases.append(Phase(f"{player}both", module, params, opt, 1))
+        else:
+            ratio = interval / (interval + 1)
+            betas = tuple(b ** ratio for b in training.betas)
+            opt = torch.optim.Adam(params, lr=lr * ratio, betas=betas, eps=training.eps)
+            phases.append(Phase(f"{player}main", module, params, opt, 1))
+            phases.append(Phase(f"{player}reg", module, params, opt, interval))
+    return phases
+
+
+def ema_kimg(training: TrainingConfig) -> float:
+    return training.ema_kimg if training.ema_kimg is not None else training.batch * 10 / 32
+
+
+@torch.no_grad()
+def update_ema(G: torch.nn.Module, G_ema: torch.nn.Module, training: TrainingConfig, cur_nimg: int) -> None:
+    """``p_ema = lerp(p, p_ema, beta)`` with ``beta = 0.5 ** (batch / ema_nimg)``; buffers copied verbatim."""
+    ema_nimg = ema_kimg(training) * 1000
+    if training.ema_rampup is not None:
+        ema_nimg = min(ema_nimg, cur_nimg * training.ema_rampup)
+    beta = 0.5 ** (training.batch / max(ema_nimg, 1e-8))
+    for p_ema, p in zip(G_ema.parameters(), G.parameters(), strict=True):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(G_ema.buffers(), G.buffers(), strict=True):
+        b_ema.copy_(b.detach())
+
+
+def capture_rng(device: torch.device, latent_gen: torch.Generator) -> dict[str, Any]:
+    """Every RNG state this process uses, in a form ``torch.load(weights_only=True)`` accepts."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": _py_state_to_plain(random.getstate()),
+        "latent": latent_gen.get_state(),
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def restore_rng(state: dict[str, Any], device: torch.device, latent_gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state(("MT19937", np_state["key"].numpy().astype(np.uint32), np_state["pos"],
+                         np_state["has_gauss"], np_state["cached_gaussian"]))
+    random.setstate(_py_state_from_plain(state["python"]))
+    latent_gen.set_state(state["latent"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def _py_state_to_plain(state: tuple[Any, ...]) -> list[Any]:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _py_state_from_plain(state: list[Any]) -> tuple[Any, ...]:
+    return (state[0], tuple(state[1]), state[2])
+
+
+def setup_grid(dataset: Any, info: DataInfo, training: TrainingConfig, z_dim: int,
+               seed: int) -> tuple[tuple[int, int], np.ndarray, torch.Tensor, torch.Tensor]:
+    """Grid size, real images, latents and labels of the snapshot grids (fixed for the whole run).
+
+    As the official loop: random images; with labels, rows grouped by class.
+    """
+    gw, gh = grid_size_for(info.resolution, training.grid)
+    rnd = np.random.RandomState(seed)
+    n = len(dataset)
+    if info.label_dim == 0 or dataset.class_index(0) is None:
+        indices = [int(i) for i in rnd.randint(n, size=gw * gh)] if n < gw * gh else list(rnd.permutation(n)[: gw * gh])
+    else:
+        by_class: dict[int, list[int]] = {}
+        for i in rnd.permutation(n)[: min(n, 100000)]:
+            by_class.setdefault(dataset.class_index(int(i)), []).append(int(i))
+        classes = sorted(by_class)
+        indices = []
+        for y in range(gh):
+            members = by_class[classes[y % len(classes)]]
+            indices += [members[x % len(members)] for x in range(gw)]
+    items = [dataset[i] for i in indices]
+    images = np.stack([img for img, _ in items])
+    labels = torch.from_numpy(np.stack([lab for _, lab in items])).float()
+    z = torch.from_numpy(np.random.RandomState(seed + 1).randn(gw * gh, z_dim)).float()
+    return (gw, gh), images, z, labels
+
+
+@torch.no_grad()
+def render_images(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, device: torch.device,
+                  batch: int) -> torch.Tensor:
+    """G(z, c) in chunks with constant noise, without touching any global RNG state."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        out = [call_with_supported(G, zz.to(device), cc.to(device), noise_mode="const").float().cpu()
+               for zz, cc in zip(z.split(batch), c.split(batch), strict=True)]
+    return torch.cat(out)
