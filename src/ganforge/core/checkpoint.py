@@ -37,6 +37,7 @@ __all__ = [
     "load_network",
     "build_networks",
     "versions",
+    "copy_params_and_buffers",
 ]
 
 FORMAT = "ganforge-checkpoint"
@@ -202,3 +203,24 @@ def load_network(path: str | os.PathLike[str], which: str = "G_ema", device: Any
     if net is None:
         raise CheckpointError(f"holds no {which!r} network", os.fspath(path))
     return net
+
+
+@torch.no_grad()
+def copy_params_and_buffers(src: torch.nn.Module, dst: torch.nn.Module) -> dict[str, list[str]]:
+    """Copy parameters and buffers from ``src`` to ``dst`` by name where shapes match.
+
+    Returns ``{"copied": [...], "missing": [...], "mismatched": [...]}`` (names in ``dst``).
+    """
+    source = dict(src.named_parameters())
+    source.update(dict(src.named_buffers()))
+    report: dict[str, list[str]] = {"copied": [], "missing": [], "mismatched": []}
+    for name, tensor in list(dst.named_parameters()) + list(dst.named_buffers()):
+        other = source.get(name)
+        if other is None:
+            report["missing"].append(name)
+        elif other.shape != tensor.shape:
+            report["mismatched"].append(f"{name} {tuple(other.shape)}->{tuple(tensor.shape)}")
+        else:
+            tensor.copy_(other.to(tensor.device, tensor.dtype))
+            report["copied"].append(name)
+    return report

@@ -129,7 +129,8 @@ def prepare(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | Non
 
 def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None = None, *,
           resume: str | os.PathLike[str] | None = None, gpus: int = 1, kimg: float | None = None,
-          outdir: str | None = None, plugins_dir: str | None = None) -> RunResult:
+          outdir: str | None = None, plugins_dir: str | None = None,
+          resume_from: str | os.PathLike[str] | None = None) -> RunResult:
     """Train a GAN.
 
     Args:
@@ -140,6 +141,8 @@ def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None 
         kimg: override ``training.kimg`` (also to extend a finished run on resume).
         outdir: override ``outdir``.
         plugins_dir: a directory of one-file plugins every process loads.
+        resume_from: start a new run from the weights of a network file (matching names and shapes are
+            copied; G_ema too when the file has it).
 
     Returns:
         A :class:`RunResult` (run directory, final status, images shown).
@@ -165,8 +168,10 @@ def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None 
     if checkpoint is None and (not dist.under_torchrun() or dist.rank() == 0):
         with open(run_dir / "config.json", "w", encoding="utf-8") as f:
             json.dump(config.to_dict(), f, indent=2)
+    if resume_from is not None and not os.path.exists(resume_from):
+        raise CheckpointError("no such file", os.fspath(resume_from))
     job = Job(config=config.to_dict(), run_dir=str(run_dir), resume=str(checkpoint) if checkpoint else None,
-              plugins_dir=plugins_dir)
+              resume_from=os.fspath(resume_from) if resume_from is not None else None, plugins_dir=plugins_dir)
     result: dict[str, Any] = {}
 
     def _capture(rank: int, world: int, init_method: str | None, job: Job) -> None:

@@ -25,7 +25,7 @@ import torch
 
 from ganforge.core import distributed as dist
 from ganforge.core import stats
-from ganforge.core.checkpoint import read_checkpoint
+from ganforge.core.checkpoint import copy_params_and_buffers, load_bundle, read_checkpoint
 from ganforge.core.config import resolve_config
 from ganforge.core.data import InfiniteSampler
 from ganforge.core.errors import TrainingDivergedError
@@ -58,6 +58,7 @@ class Job:
     config: dict[str, Any]
     run_dir: str
     resume: str | None = None
+    resume_from: str | None = None
     plugins_dir: str | None = None
 
 
@@ -97,6 +98,23 @@ def _step(phase: Phase, world: int, n_chunks: int) -> None:
         p.grad = flat[offset: offset + n].view_as(p).clone() if has else None
         offset += n
     phase.opt.step()
+
+
+def _load_weights(run: Run, path: str) -> None:
+    """``--resume-from``: copy matching weights from any loadable network file into the new networks."""
+    bundle = load_bundle(path, device=run.device)
+    pairs = (("G", bundle.G if bundle.G is not None else bundle.G_ema, run.G), ("D", bundle.D, run.D))
+    for label, src, dst in pairs:
+        if src is None:
+            run.log(f"--resume-from: {path} holds no {label}; {label} starts from its initialisation")
+            continue
+        rep = copy_params_and_buffers(src, dst)
+        run.log(f"--resume-from: copied {len(rep['copied'])} tensors into {label}"
+                + (f"; not in the file: {', '.join(rep['missing'][:5])}" if rep["missing"] else "")
+                + (f"; shape differs: {', '.join(rep['mismatched'][:5])}" if rep["mismatched"] else ""))
+    if bundle.G_ema is not None:
+        copy_params_and_buffers(bundle.G_ema, run.G_ema)
+        run.extra["ema_from_file"] = True
 
 
 def _divergence(tick_stats: dict[str, Any], run: Run) -> str | None:
@@ -158,9 +176,13 @@ def training_loop(rank: int, world: int, init_method: str | None, job: Job) -> d
         run.resumed = True
         del data
     else:
+        if job.resume_from is not None:
+            _load_weights(run, job.resume_from)
         for module in (G, D):
             dist.broadcast_module(module)
-        G_ema.load_state_dict(G.state_dict())
+        if not run.extra.get("ema_from_file"):
+            G_ema.load_state_dict(G.state_dict())
+        dist.broadcast_module(G_ema)
     cur_nimg, cur_tick, batch_idx = progress["cur_nimg"], progress["cur_tick"], progress["batch_idx"]
     tick_start_nimg = progress["tick_start_nimg"]
     run.cur_nimg, run.cur_tick, run.batch_idx = cur_nimg, cur_tick, batch_idx
