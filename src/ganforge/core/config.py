@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import tomllib
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -146,8 +147,18 @@ def _union(registry: Any, kind: str) -> Any:
     return Annotated[Union[configs], Field(discriminator="name")]  # noqa: UP007
 
 
+_MODELS: weakref.WeakKeyDictionary[Any, type[RunConfig]] = weakref.WeakKeyDictionary()
+
+
 def run_config_model(registry: Any) -> type[RunConfig]:
-    """Build the validating RunConfig subclass whose component fields are unions over the registry."""
+    """The validating RunConfig subclass whose component fields are unions over the registry (cached)."""
+    model = _MODELS.get(registry)
+    if model is None:
+        model = _MODELS[registry] = _build_run_config_model(registry)
+    return model
+
+
+def _build_run_config_model(registry: Any) -> type[RunConfig]:
     fields: dict[str, Any] = {}
     for section, kind in COMPONENT_SECTIONS.items():
         union = _union(registry, kind)

@@ -155,6 +155,9 @@ def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None 
     world = _world(gpus)
     if checkpoint is not None:
         run_dir = checkpoint.parent
+        if not dist.under_torchrun() or int(os.environ.get("RANK", "0")) == 0:
+            for stale in run_dir.glob(".*.tmp"):  # left by a process killed while writing
+                stale.unlink(missing_ok=True)
     elif dist.under_torchrun():
         # every torchrun process gets here: rank 0 names the run directory, the others learn it
         import torch.distributed as tdist
