@@ -63,8 +63,10 @@ def test_registers_generator_and_discriminator_specs():
     assert isinstance(gspec, GeneratorSpec) and isinstance(dspec, DiscriminatorSpec)
     for spec in (gspec, dspec):
         assert spec.name == "pggan" and spec.summary and "Karras" in spec.paper and "Schwarz" in spec.paper
-        assert (spec.min_resolution, spec.max_resolution, spec.power_of_two, spec.conditional) == (8, 1024, True, True)
-    assert gspec.problems(DataInfo(4)) and gspec.problems(DataInfo(48)) and not gspec.problems(DataInfo(32, 1, 10))
+        limits = (spec.min_resolution, spec.max_resolution, spec.power_of_two, spec.conditional)
+        assert limits == (8, 1024, True, True)
+    assert gspec.problems(DataInfo(4)) and gspec.problems(DataInfo(48))
+    assert not gspec.problems(DataInfo(32, 1, 10))
     info = DataInfo(resolution=16, channels=1, label_dim=3)
     G = gspec.factory(PGGANGeneratorConfig(z_dim=8, **SMALL), info)
     D = dspec.factory(PGGANDiscriminatorConfig(mbstd_group_size=2, **SMALL), info)
@@ -110,7 +112,8 @@ def test_config_rejects_bad_values(model, values, match):
 
 def test_check_run_batch_and_schedule():
     def run(batch, batch_gpu=None, g=None, d=None):
-        return SimpleNamespace(generator=g or PGGANGeneratorConfig(), discriminator=d or PGGANDiscriminatorConfig(),
+        return SimpleNamespace(generator=g or PGGANGeneratorConfig(),
+                               discriminator=d or PGGANDiscriminatorConfig(),
                                training=SimpleNamespace(batch=batch, batch_gpu=batch_gpu))
     assert check_run(run(32), None) == []
     assert check_run(run(8), None) == []  # group clamped to the batch
@@ -375,7 +378,8 @@ def test_set_progress_is_a_noop_when_not_progressive():
 def test_generator_integer_lod_is_the_lower_resolution_path_upsampled():
     G = make_G(32, progressive=True)
     G16 = make_G(16)
-    shared = {k: v for k, v in G.state_dict().items() if not k.startswith(("b32", "lod", "b4.torgb", "b8.torgb"))}
+    dropped = ("b32", "lod", "b4.torgb", "b8.torgb")
+    shared = {k: v for k, v in G.state_dict().items() if not k.startswith(dropped)}
     assert G16.load_state_dict(shared, strict=False) == (["lod"], [])
     z = torch.randn(3, 8)
     torch.testing.assert_close(G(z, lod=1), F.interpolate(G16(z), scale_factor=2, mode="nearest"))
@@ -395,7 +399,8 @@ def test_generator_fade_in_is_the_documented_blend():
 def test_discriminator_integer_lod_is_the_lower_resolution_path():
     D = make_D(32, progressive=True)
     D16 = make_D(16)
-    shared = {k: v for k, v in D.state_dict().items() if not k.startswith(("b32", "lod", "b8.fromrgb", "b4.fromrgb"))}
+    dropped = ("b32", "lod", "b8.fromrgb", "b4.fromrgb")
+    shared = {k: v for k, v in D.state_dict().items() if not k.startswith(dropped)}
     assert D16.load_state_dict(shared, strict=False) == (["lod"], [])
     img = torch.randn(4, 3, 32, 32)
     torch.testing.assert_close(D(img, lod=1), D16(F.avg_pool2d(img, 2)))
@@ -518,5 +523,6 @@ def test_generator_testbed_overfits_four_images(upsampling):
 def test_reprs_name_the_options():
     G = make_G(16, upsampling="zeros", padding_mode="reflect", progressive=True)
     D = make_D(16, downsampling="blurpool")
-    assert "upsampling=zeros" in repr(G) and "padding_mode=reflect" in repr(G) and "progressive=True" in repr(G)
+    assert "upsampling=zeros" in repr(G) and "padding_mode=reflect" in repr(G)
+    assert "progressive=True" in repr(G)
     assert "downsampling=blurpool" in repr(D) and "group_size=4" in repr(D) and "progressive=False" in repr(D)

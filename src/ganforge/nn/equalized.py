@@ -141,12 +141,13 @@ class EqualizedConv2d(nn.Module):
         if padding and self.padding_mode != "zeros":
             x = F.pad(x, (padding,) * 4, mode=self.padding_mode)
             padding = 0
-        return F.conv2d(x, self.effective_weight(), self.effective_bias(), stride=self.stride, padding=padding)
+        return F.conv2d(x, self.effective_weight(), self.effective_bias(), stride=self.stride,
+                        padding=padding)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
              f"stride={self.stride}, padding={self.padding}")
         if self.padding_mode != "zeros":
             s += f", padding_mode={self.padding_mode}"
-        return s + (f", bias={self.bias is not None}, gain={self.gain:g}, lr_multiplier={self.lr_multiplier:g}, "
-                    f"use_wscale={self.use_wscale}")
+        return s + (f", bias={self.bias is not None}, gain={self.gain:g}, "
+                    f"lr_multiplier={self.lr_multiplier:g}, use_wscale={self.use_wscale}")

@@ -83,14 +83,16 @@ class Downsample(nn.Module):
     def __init__(self, mode: str = "avg", factor: int = 2) -> None:
         super().__init__()
         if mode not in DOWNSAMPLE_MODES:
-            raise ValueError(f"unknown downsampling mode {mode!r}; choose one of {', '.join(DOWNSAMPLE_MODES)}")
+            raise ValueError(f"unknown downsampling mode {mode!r}; "
+                             f"choose one of {', '.join(DOWNSAMPLE_MODES)}")
         if int(factor) < 1:
             raise ValueError(f"downsampling factor must be >= 1, got {factor}")
         self.mode = mode
         self.factor = int(factor)
         if mode == "blurpool":
             # integer taps (exact in any float type); normalised by 25 in the input's dtype
-            self.register_buffer("kernel", torch.tensor(BLUR_KERNEL)[None, None], persistent=False)  # [1, 1, 3, 3]
+            kernel = torch.tensor(BLUR_KERNEL)[None, None]  # [1, 1, 3, 3]
+            self.register_buffer("kernel", kernel, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.factor

@@ -6,7 +6,10 @@ import math
 
 from ganforge.core.errors import ConfigError
 
-__all__ = ["check_resolution", "channel_counts"]
+__all__ = ["LRELU_GAIN", "check_resolution", "channel_counts"]
+
+#: He gain of the layers followed by a leaky ReLU: sqrt(2), the ReLU value, which PGGAN keeps for slope 0.2.
+LRELU_GAIN = math.sqrt(2.0)
 
 
 def check_resolution(resolution: int, what: str) -> int:
@@ -31,7 +34,8 @@ def channel_counts(resolution: int, fmaps_base: int, fmaps_max: int, divide_chan
     empty = [r for r, c in counts.items() if c < 1]
     if empty:
         r = max(empty)  # the channel table falls with resolution: the finest layers are empty first
+        formula = f"min({fmaps_base} // {r}, {fmaps_max}) // {divide_channels_by} = 0"
         raise ConfigError(f"layers at {r}x{r} would have no channels: min(fmaps_base // {r}, fmaps_max) // "
-                          f"divide_channels_by = min({fmaps_base} // {r}, {fmaps_max}) // {divide_channels_by} = 0; "
-                          f"raise fmaps_base or lower divide_channels_by", f"{section}.divide_channels_by")
+                          f"divide_channels_by = {formula}; raise fmaps_base or lower divide_channels_by",
+                          f"{section}.divide_channels_by")
     return counts

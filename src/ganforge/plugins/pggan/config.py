@@ -89,7 +89,8 @@ def check_run(run_config: Any, info: Any) -> list[str]:
         keys = ("progressive", "lod_training_kimg", "lod_transition_kimg")
         differ = [k for k in keys if getattr(G, k) != getattr(D, k)]
         if differ:
-            values = ", ".join(f"{k}: generator {getattr(G, k)} vs discriminator {getattr(D, k)}" for k in differ)
+            values = ", ".join(f"{k}: generator {getattr(G, k)} vs discriminator {getattr(D, k)}"
+                               for k in differ)
             problems.append(f"the PGGAN generator and discriminator must grow together; set the same "
                             f"progressive schedule on both ({values})")
     return problems

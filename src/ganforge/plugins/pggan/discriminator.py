@@ -7,15 +7,15 @@ Frequency Bias of Generative Models", NeurIPS 2021 (https://arxiv.org/abs/2111.0
 Layout for an ``R x R`` input (``nf(r) = min(fmaps_base // r, fmaps_max) // divide_channels_by``)::
 
     img [N, C, R, R]
-    fromrgb  1x1 conv, lrelu                  (bR only; every block has one when progressive)  [N, nf(R), R, R]
-    bR:  conv0 3x3 conv, lrelu                                                           [N, nf(R), R, R]
-         conv1 3x3 conv, lrelu -> downsample (mode)                                      [N, nf(R/2), R/2, R/2]
+    fromrgb  1x1 conv, lrelu     (bR only; every block has one when progressive)  [N, nf(R), R, R]
+    bR:  conv0 3x3 conv, lrelu                                              [N, nf(R), R, R]
+         conv1 3x3 conv, lrelu -> downsample (mode)                         [N, nf(R/2), R/2, R/2]
     ...  b8
-    b4:  minibatch stddev (group size clamped to N)                                      [N, nf(4) + 1, 4, 4]
-         conv  3x3 conv, lrelu                                                           [N, nf(4), 4, 4]
-         fc    dense, lrelu                                                              [N, nf(2)]
-         out   dense, linear, gain 1                                                     [N, 1 + c_dim]
-    logits = out[:, 0] + sum(out[:, 1:] * c, dim=1)                                      [N]
+    b4:  minibatch stddev (group size clamped to N)                         [N, nf(4) + 1, 4, 4]
+         conv  3x3 conv, lrelu                                              [N, nf(4), 4, 4]
+         fc    dense, lrelu                                                 [N, nf(2)]
+         out   dense, linear, gain 1                                        [N, 1 + c_dim]
+    logits = out[:, 0] + sum(out[:, 1:] * c, dim=1)                         [N]
 
 The conditional head is a projection: PGGAN's D has ``1 + label_size`` outputs; here the label vector
 ``c`` weights the ``c_dim`` class outputs (with a one-hot ``c`` this picks the class's output and adds
@@ -30,7 +30,6 @@ generator's nearest upsampling); at a fractional lod the features entering the f
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -41,12 +40,10 @@ from ganforge.core.specs import DataInfo
 from ganforge.nn.equalized import EqualizedConv2d, EqualizedLinear
 from ganforge.nn.minibatch_std import MinibatchStd
 from ganforge.nn.resample import create_downsample
-from ganforge.plugins.pggan._common import channel_counts, check_resolution
+from ganforge.plugins.pggan._common import LRELU_GAIN, channel_counts, check_resolution
 from ganforge.plugins.pggan._progressive import ProgressiveMixin
 
 __all__ = ["PGGANDiscriminator", "build_discriminator"]
-
-_SQRT2 = math.sqrt(2.0)
 
 
 class _FromRGB(EqualizedConv2d):
@@ -63,7 +60,7 @@ class _Block(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, img_channels: int, *, fromrgb: bool,
                  downsampling: str, padding_mode: str, use_wscale: bool) -> None:
         super().__init__()
-        conv: dict[str, Any] = dict(gain=_SQRT2, use_wscale=use_wscale)
+        conv: dict[str, Any] = dict(gain=LRELU_GAIN, use_wscale=use_wscale)
         self.fromrgb = _FromRGB(img_channels, in_channels, 1, **conv) if fromrgb else None
         self.conv0 = EqualizedConv2d(in_channels, in_channels, 3, padding_mode=padding_mode, **conv)
         self.conv1 = EqualizedConv2d(in_channels, out_channels, 3, padding_mode=padding_mode, **conv)
@@ -82,7 +79,7 @@ class _Epilogue(nn.Module):
     def __init__(self, channels: int, hidden: int, num_outputs: int, img_channels: int, *, fromrgb: bool,
                  mbstd_group_size: int, padding_mode: str, use_wscale: bool) -> None:
         super().__init__()
-        conv: dict[str, Any] = dict(gain=_SQRT2, use_wscale=use_wscale)
+        conv: dict[str, Any] = dict(gain=LRELU_GAIN, use_wscale=use_wscale)
         self.fromrgb = _FromRGB(img_channels, channels, 1, **conv) if fromrgb else None
         self.mbstd = MinibatchStd(mbstd_group_size, num_channels=1) if mbstd_group_size > 0 else None
         extra = 1 if self.mbstd is not None else 0
@@ -130,7 +127,6 @@ class PGGANDiscriminator(ProgressiveMixin, nn.Module):
         self._init_progressive(progressive, len(self.block_resolutions) - 1, lod_training_kimg,
                                lod_transition_kimg)
         nf = channel_counts(img_resolution, fmaps_base, fmaps_max, divide_channels_by, "discriminator")
-        self.channels = {r: nf[r] for r in self.block_resolutions}
         for res in self.block_resolutions:
             fromrgb = progressive or res == img_resolution
             if res > 4:
@@ -147,9 +143,10 @@ class PGGANDiscriminator(ProgressiveMixin, nn.Module):
     def from_config(cls, cfg: Any, info: DataInfo) -> PGGANDiscriminator:
         """Build from a :class:`~ganforge.plugins.pggan.config.PGGANDiscriminatorConfig` and the data."""
         return cls(c_dim=info.label_dim, img_resolution=info.resolution, img_channels=info.channels,
-                   fmaps_base=cfg.fmaps_base, fmaps_max=cfg.fmaps_max, divide_channels_by=cfg.divide_channels_by,
-                   downsampling=cfg.downsampling, padding_mode=cfg.padding_mode,
-                   mbstd_group_size=cfg.mbstd_group_size, use_wscale=cfg.use_wscale, progressive=cfg.progressive,
+                   fmaps_base=cfg.fmaps_base, fmaps_max=cfg.fmaps_max,
+                   divide_channels_by=cfg.divide_channels_by, downsampling=cfg.downsampling,
+                   padding_mode=cfg.padding_mode, mbstd_group_size=cfg.mbstd_group_size,
+                   use_wscale=cfg.use_wscale, progressive=cfg.progressive,
                    lod_training_kimg=cfg.lod_training_kimg, lod_transition_kimg=cfg.lod_transition_kimg)
 
     def blocks(self) -> list[nn.Module]:
@@ -214,8 +211,9 @@ class PGGANDiscriminator(ProgressiveMixin, nn.Module):
         return F.interpolate(x, scale_factor=2 ** skip, mode="nearest") if skip else x
 
     def extra_repr(self) -> str:
-        return (f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, img_channels={self.img_channels}, "
-                f"downsampling={self.downsampling}, padding_mode={self.padding_mode}, {self._progress_repr()}")
+        return (f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, "
+                f"img_channels={self.img_channels}, downsampling={self.downsampling}, "
+                f"padding_mode={self.padding_mode}, {self._progress_repr()}")
 
 
 def build_discriminator(cfg: Any, info: DataInfo) -> PGGANDiscriminator:

@@ -26,7 +26,6 @@ the result is always upsampled (nearest) to ``R x R``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -37,12 +36,10 @@ from ganforge.core.specs import DataInfo
 from ganforge.nn.equalized import EqualizedConv2d, EqualizedLinear
 from ganforge.nn.normalization import pixel_norm
 from ganforge.nn.resample import create_upsample
-from ganforge.plugins.pggan._common import channel_counts, check_resolution
+from ganforge.plugins.pggan._common import LRELU_GAIN, channel_counts, check_resolution
 from ganforge.plugins.pggan._progressive import ProgressiveMixin
 
 __all__ = ["PGGANGenerator", "build_generator"]
-
-_SQRT2 = math.sqrt(2.0)
 
 
 class _InputLayer(nn.Module):
@@ -54,7 +51,7 @@ class _InputLayer(nn.Module):
     def __init__(self, in_features: int, out_channels: int, use_wscale: bool) -> None:
         super().__init__()
         self.out_channels = out_channels
-        self.fc = EqualizedLinear(in_features, out_channels * 16, bias=False, gain=_SQRT2 / 4,
+        self.fc = EqualizedLinear(in_features, out_channels * 16, bias=False, gain=LRELU_GAIN / 4,
                                   use_wscale=use_wscale)
         self.bias = nn.Parameter(torch.zeros(out_channels))
 
@@ -82,7 +79,7 @@ class _ConvLayer(nn.Module):
         if self.fused and (upsampling != "nearest" or padding_mode != "zeros"):
             raise ValueError("fused upsampling needs upsampling='nearest' and padding_mode='zeros'")
         self.up = create_upsample(upsampling) if upsampling is not None and not self.fused else None
-        self.conv = EqualizedConv2d(in_channels, out_channels, 3, padding_mode=padding_mode, gain=_SQRT2,
+        self.conv = EqualizedConv2d(in_channels, out_channels, 3, padding_mode=padding_mode, gain=LRELU_GAIN,
                                     use_wscale=use_wscale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -151,7 +148,6 @@ class PGGANGenerator(ProgressiveMixin, nn.Module):
         self._init_progressive(progressive, len(self.block_resolutions) - 1, lod_training_kimg,
                                lod_transition_kimg)
         nf = channel_counts(img_resolution, fmaps_base, fmaps_max, divide_channels_by, "generator")
-        self.channels = {r: nf[r] for r in self.block_resolutions}
         channel_factor = create_upsample(upsampling).channel_factor
         common: dict[str, Any] = dict(padding_mode=padding_mode, use_wscale=use_wscale)
         for res in self.block_resolutions:
