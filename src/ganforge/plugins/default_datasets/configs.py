@@ -9,7 +9,10 @@ from pydantic import Field, field_validator
 
 from ganforge.core.config import ComponentConfig
 
-__all__ = ["ImagesConfig", "ShapesConfig", "ToysetConfig", "handles_path"]
+__all__ = ["ImagesConfig", "ShapesConfig", "ToysetConfig", "handles_path", "TRANSFORMS"]
+
+#: Transforms of ``gan dataset convert`` (see ``convert.py``).
+TRANSFORMS = ("center-crop", "center-crop-wide", "none")
 
 
 def _pow2(value: int | None, what: str = "resolution") -> int | None:

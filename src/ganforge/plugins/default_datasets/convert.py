@@ -41,11 +41,11 @@ from ganforge.plugins.default_datasets._imageio import (
     map_chunked,
     transform_image,
 )
+from ganforge.plugins.default_datasets.configs import TRANSFORMS
 
 __all__ = ["convert", "info", "write_dataset", "resolve_source", "open_dataset", "parse_resolution",
            "archive_name", "TRANSFORMS", "Source"]
 
-TRANSFORMS = ("center-crop", "center-crop-wide", "none")
 _HINT = "pass a resolution (gan dataset convert --resolution N) to centre-crop and resize"
 
 
@@ -98,7 +98,7 @@ def _make_config(spec: Any, values: Mapping[str, Any]) -> BaseModel:
     try:
         return spec.config(**values)
     except ValidationError as exc:
-        fields = sorted(spec.config.model_fields)
+        fields = sorted(f for f in spec.config.model_fields if f != "name")
         lines = []
         for err in exc.errors(include_url=False):
             key = ".".join(str(p) for p in err["loc"])
@@ -201,8 +201,9 @@ def _progress(enabled: bool, total: int, what: str) -> Iterator[Callable[[], Non
         yield lambda: bar.advance(task)
 
 
-# An item: (name in messages, label, outcome); outcome is (shape, png bytes), None (dropped by
-# center-crop-wide), a problem text (bad file) or a DataError (raised by a dataset object).
+# An item: (name in messages, label getter, outcome); outcome is (shape, png bytes), None (dropped by
+# center-crop-wide), a problem text (bad file) or a DataError (raised by a dataset object). Labels are
+# looked up only for images that are written, so a skipped file needs none.
 _Item = tuple[str, Any, Any]
 
 
@@ -217,12 +218,17 @@ def _file_items(source: ImageSource, size: tuple[int, int] | None, transform: st
         arr = transform_image(decode_image(data), transform, *(size or (None, None)))
         return None if arr is None else (arr.shape, _encode(arr))
 
-    for name, result in map_chunked(work, source, source.names):
-        if table is not None and name not in table:
+    def label_of(name: str) -> Any:
+        if table is None:
+            return None
+        if name not in table:
             raise DataError(f"has no label for {name!r} (every image needs one, or set \"labels\": null)",
                             source.display(LABELS_FILE))
-        label = None if table is None else table[name]
-        yield source.display(name), label, (str(result) if isinstance(result, BadImage) else result)
+        return table[name]
+
+    for name, result in map_chunked(work, source, source.names):
+        yield (source.display(name), lambda n=name: label_of(n),
+               (str(result) if isinstance(result, BadImage) else result))
 
 
 def _dataset_items(ds: Any, size: tuple[int, int] | None, transform: str) -> Iterator[_Item]:
@@ -232,14 +238,14 @@ def _dataset_items(ds: Any, size: tuple[int, int] | None, transform: str) -> Ite
         try:
             image, _ = ds[i]
         except DataError as exc:
-            yield where, None, exc
+            yield where, lambda: None, exc
             continue
         arr = transform_image(np.asarray(image).transpose(1, 2, 0), transform, *(size or (None, None)))
         label = None
         if labelled:
             cls = ds.class_index(i)
             label = cls if cls is not None else [float(v) for v in ds.get_label(i)]
-        yield where, label, (None if arr is None else (arr.shape, _encode(np.ascontiguousarray(arr))))
+        yield where, lambda v=label: v, (None if arr is None else (arr.shape, _encode(np.ascontiguousarray(arr))))
 
 
 def _write(items: Iterator[_Item], dest: str | os.PathLike[str], *, total: int, name_of: Callable[[int], str],
@@ -272,8 +278,8 @@ def _write(items: Iterator[_Item], dest: str | os.PathLike[str], *, total: int, 
                     bad.append((where, problem))
                     continue
                 name = name_of(count)
-                writer.add(name, outcome[1])  # type: ignore[index]
-                labels.append([name, label])
+                labels.append([name, label()])
+                writer.add(name, outcome[1])
                 count += 1
                 advance()
         if count == 0:
@@ -337,7 +343,7 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
         raise ConfigError(f"{size[0]}x{size[1]} is not square; training images must be square (use "
                           f"--transform center-crop-wide to pad a wide crop to {max(size)}x{max(size)})", "resolution")
     overrides = dict(overrides or {})
-    src = resolve_source(source, overrides=overrides, registry=registry)
+    src = resolve_source(source, registry=registry)
     what = os.fspath(source)
     if src.is_image_files:
         if overrides:
@@ -349,6 +355,7 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
         items = _file_items(files, size, transform)
         return _write(items, dest, total=len(files.names), name_of=archive_name, max_images=max_images,
                       on_error=on_error, progress=progress, what=what)
+    src = resolve_source(source, overrides=overrides, registry=registry)
     fields = type(src.config).model_fields
     values = src.config.model_dump()
     if size is not None and size[0] == size[1] and "resolution" in fields and "resolution" not in overrides:

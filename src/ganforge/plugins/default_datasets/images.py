@@ -71,11 +71,11 @@ class ImagesDataset(ImageDataset):
         """Decode, resize and check one file: ``uint8 [H, W, C]``; DataError names the file."""
         try:
             arr = self._transform(self._source.load(name))
+            problem = self._check.problem(name, arr.shape)
         except BadImage as exc:
-            raise DataError(str(exc), self._source.display(name)) from None
-        problem = self._check.problem(name, arr.shape)
+            problem = str(exc)
         if problem:
-            raise DataError(problem, self._source.display(name))
+            raise DataError(f"{problem} (on_error='skip' leaves bad files out)", self._source.display(name))
         return arr
 
     def _scan(self, names: list[str]) -> list[str]:
