@@ -56,7 +56,7 @@ def test_shape_edges_are_anti_aliased() -> None:
     bg, fg = img[0, 0], img[16, 16]
     channel = int(np.argmax(np.abs(fg - bg)))
     alpha = (img[..., channel] - bg[channel]) / (fg[channel] - bg[channel])
-    radius = 32 * (0.17 + 0.13 * 0.5)
+    radius = 32 * (0.2 + 0.12 * 0.5)
     assert abs(alpha.sum() - np.pi * radius**2) < 0.01 * np.pi * radius**2  # the area is right
     partial = (alpha > 0.02) & (alpha < 0.98)
     assert 2 * np.pi * radius * 0.7 < partial.sum() < 2 * np.pi * radius * 1.5  # one soft pixel along the edge

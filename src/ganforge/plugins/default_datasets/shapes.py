@@ -1,7 +1,7 @@
 """The ``shapes`` dataset: procedural coloured shapes, the built-in default (no files needed).
 
-Each image has a smooth two-colour gradient background, zero to two small shapes, and one large
-"main" shape drawn on top: a circle (class 0), a square (1) or a triangle (2), with random size,
+Each image has a smooth two-colour gradient background, zero to two small shapes (none in half of
+the images), and one large "main" shape drawn on top: a circle (class 0), a square (1) or a triangle (2), with random size,
 position, rotation and a bright colour. Edges are anti-aliased analytically: each pixel's coverage
 is ``clip(0.5 - d, 0, 1)`` where ``d`` is the signed distance (in pixels) from the pixel centre to
 the shape outline, which is what supersampling converges to for straight edges.
@@ -88,13 +88,13 @@ def _render_chunk(u: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
     t = np.clip(t, 0.0, 1.0)[..., None]  # [B, R, R, 1]
     img = c1[:, None, None, :] * (1.0 - t) + c2[:, None, None, :] * t
 
-    n_extra = np.minimum((u[:, 7] * 3).astype(np.int64), 2)  # 0, 1 or 2 small shapes
+    n_extra = (u[:, 7] > 0.5).astype(np.int64) + (u[:, 7] > 0.85)  # 0, 1 or 2 small shapes (50, 35, 15 %)
     classes = np.zeros(b, dtype=np.int64)
     for slot in range(_SLOTS):
         p = u[:, 8 + 8 * slot: 16 + 8 * slot]
         main = slot == _SLOTS - 1
         kind = np.minimum((p[:, 0] * 3).astype(np.int64), 2)
-        size = res * ((0.17 + 0.13 * p[:, 1]) if main else (0.07 + 0.06 * p[:, 1]))
+        size = res * ((0.2 + 0.12 * p[:, 1]) if main else (0.07 + 0.06 * p[:, 1]))
         extent = size * np.asarray(_EXTENT, dtype=np.float32)[kind]
         lo = np.minimum(extent + 1.0, res / 2) if main else np.zeros_like(extent)
         cx = lo + (res - 2 * lo) * p[:, 2]
