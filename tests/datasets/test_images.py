@@ -204,3 +204,22 @@ def test_handles_path(photo_folder: Path, tmp_path: Path, registry) -> None:
     assert not handles_path(str(photo_folder / "a" / "img1.png"))
     spec = registry.get("dataset", "images")
     assert spec.priority < 0  # more specific readers (e.g. LMDB folders) win
+
+
+def test_items_collate_without_warnings(tmp_path: Path, photos: list[np.ndarray]) -> None:
+    """Arrays handed to torch must be writable (else torch warns on every collate)."""
+    import warnings
+
+    from ganforge.plugins.default_datasets.shapes import ShapesDataset
+    from ganforge.plugins.default_datasets.toyset import ToysetDataset
+
+    grey = write_tree(tmp_path / "grey", {f"{i}.png": png_bytes(p[:, :, 0].copy()) for i, p in enumerate(photos)})
+    rgb = write_tree(tmp_path / "rgb", {f"{i}.png": png_bytes(p) for i, p in enumerate(photos)})
+    datasets = [ShapesDataset(size=4), ToysetDataset(resolution=16, size=4), ImagesDataset(str(grey)),
+                ImagesDataset(str(rgb)), ImagesDataset(str(rgb), resolution=8)]
+    assert all(ds[i][0].flags.writeable for ds in datasets for i in range(4))  # torch warns only once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for ds in datasets:
+            images, labels = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
+            assert images.dtype == torch.uint8 and images.shape[0] == 4 and labels.shape == (4, 0)

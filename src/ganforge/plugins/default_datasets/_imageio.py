@@ -159,7 +159,7 @@ def decode_image(data: bytes) -> np.ndarray:
         raise BadImage(f"{what} ({type(exc).__name__}: {exc})") from None
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    return np.ascontiguousarray(arr)
+    return np.array(arr, copy=True)  # writable (Pillow's arrays are read-only views) and contiguous
 
 
 # ------------------------------------------------------------------------------------------------

@@ -150,7 +150,7 @@ class ShapesDataset(ImageDataset):
                          xflip=xflip)
 
     def _load_raw_image(self, raw_idx: int) -> np.ndarray:
-        return self._images[raw_idx]
+        return self._images[raw_idx].copy()  # the cache is read-only; torch wants writable arrays
 
     def _load_raw_labels(self) -> np.ndarray:
         return np.array(self._classes)

@@ -136,7 +136,7 @@ class ToysetDataset(ImageDataset):
         super().__init__(name=name, raw_shape=self._images.shape, use_labels=use_labels)
 
     def _load_raw_image(self, raw_idx: int) -> np.ndarray:
-        return self._images[raw_idx]
+        return self._images[raw_idx].copy()  # the cache is read-only; torch wants writable arrays
 
     def _load_raw_labels(self) -> np.ndarray:
         return np.arange(self._raw_shape[0], dtype=np.int64)  # image i is class i
