@@ -223,3 +223,17 @@ def test_items_collate_without_warnings(tmp_path: Path, photos: list[np.ndarray]
         for ds in datasets:
             images, labels = next(iter(torch.utils.data.DataLoader(ds, batch_size=4)))
             assert images.dtype == torch.uint8 and images.shape[0] == 4 and labels.shape == (4, 0)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    arr = np.zeros([16, 32, 3], np.uint8)
+    arr[:, :16] = 255  # left half white
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    root = tmp_path / "exif"
+    root.mkdir()
+    Image.fromarray(arr).save(root / "a.jpg", exif=exif.tobytes(), quality=95)
+    img = ImagesDataset(str(root), resolution=16)[0][0]
+    assert img.shape == (3, 16, 16)
+    # displayed upright the image is 16 wide and 32 tall with the white half on top
+    assert img[:, :6].mean() > 200 and img[:, 10:].mean() < 50

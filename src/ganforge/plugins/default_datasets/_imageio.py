@@ -2,7 +2,8 @@
 
 Shared by the ``images`` dataset and by ``gan dataset convert|info``.
 
-Mode rules (what each PIL mode becomes; see ``docs/datasets.md``):
+Images with an EXIF orientation tag (camera photos) are rotated/mirrored upright first, as image
+viewers show them. Mode rules (what each PIL mode becomes; see ``docs/datasets.md``):
 
 ==========================  =====================================================================
 PIL mode                    result
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 from ganforge.core.errors import DataError
 
@@ -39,6 +40,7 @@ __all__ = ["BadImage", "BadImagesWarning", "ImageSource", "ShapeCheck", "decode_
            "transform_image", "is_pow2", "describe_bad", "map_chunked", "fmt_shape", "LABELS_FILE"]
 
 LABELS_FILE = "dataset.json"
+_ORIENTATION = 0x0112  # EXIF tag
 # Formats Pillow can only identify (stubs), or that need external programs: never training images.
 _EXCLUDED_EXTS = {".bufr", ".grib", ".h5", ".hdf", ".wmf", ".emf", ".eps", ".ps", ".pdf", ".mpeg", ".mpg",
                   ".fit", ".fits"}
@@ -147,6 +149,8 @@ def decode_image(data: bytes) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
+            if img.getexif().get(_ORIENTATION, 1) != 1:  # camera photos: show them the way viewers do
+                img = ImageOps.exif_transpose(img)
             arr = to_array(img)
     except BadImage:
         raise
