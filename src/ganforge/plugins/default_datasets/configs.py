@@ -81,7 +81,7 @@ class ToysetConfig(ComponentConfig):
         description="Frequency ranges [fmin, fmax] as fractions of the largest radial frequency (the "
                     "corner of the spectrum, sqrt(2) x Nyquist); each image gets one peak per range, at a "
                     "frequency drawn uniformly from it.")
-    seed: int = Field(0, ge=0, description="Seed of torch's CPU generator (the same random stream as the "
+    seed: int = Field(0, ge=0, description="Seed of torch's CPU generator (numbers drawn in the order of "
                       "upstream data/toyset.py --seed).")
     highpass: bool = Field(False, description="Apply the 2x2 [[1,-1],[-1,1]] high-pass filter (reflect "
                            "padding) to the image in [-1, 1] before it is quantised to uint8.")

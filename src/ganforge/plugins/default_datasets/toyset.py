@@ -18,8 +18,13 @@ Generation, for each image (``UPSTREAM.md`` §5.3; ``n = 2 * resolution``):
    pixel, i.e. the same fractions of Nyquist), then ``uint8 = trunc(clamp((x + 1) * 127.5, 0, 255))``.
 
 Random numbers come from a ``torch.Generator`` seeded with ``seed`` and are drawn in the order of
-upstream ``data/toyset.py`` (per image, per range: ``f``, then the ``[3, n, n/2 + 1]`` phases), so
-image ``i`` depends on ``(seed, i)`` and ``size`` only truncates.
+upstream ``data/toyset.py`` (per image, per range: ``f``, then the ``[3, n, n/2 + 1]`` phases; torch's
+CPU generator gives the same numbers as upstream's ``torch.manual_seed(seed)``), so image ``i``
+depends on ``(seed, i)`` and ``size`` only truncates. One upstream detail is not reproduced: its code
+meant to zero the four DC/Nyquist phases but indexes the ``[3, n, m]`` phase tensor as if it were 2-D,
+zeroing all of rows 0 and -1 of channels 0 and 1 instead. We zero the four coefficients in every
+channel, as UPSTREAM.md §5.3 describes; the spectra are the same, but pixel values differ slightly
+from upstream's images for the same seed.
 
 ``highpass=True``: the filter ``[[1, -1], [-1, 1]]`` is applied per channel to the float crop of
 step 5 (before quantisation), after reflect-padding it by one pixel on each side; the output is the
