@@ -9,7 +9,8 @@ Generation, for each image (``UPSTREAM.md`` §5.3; ``n = 2 * resolution``):
 2. Magnitude of one quadrant, ``[n/2, n/2 + 1]``: a Gaussian ``G(r; f, 1/(n/2 + 1))`` of the radius
    ``r = |(y, x)|`` on the grid ``y = linspace(0, 1, n/2)``, ``x = linspace(0, 1, n/2 + 1)``; divided
    by ``4 * sum G(r; 1/sqrt(2), sigma)`` and multiplied by ``n^2 / 3``; stacked with its vertical
-   mirror into the ``[n, n/2 + 1]`` layout of a real FFT.
+   mirror into the ``[n, n/2 + 1]`` layout of a real FFT (as upstream; row ``n - 1`` thus repeats
+   row 0, one bin off the exact negative-frequency layout).
 3. Phase ``U(0, 2 pi)`` per channel and coefficient, zero at the four DC/Nyquist coefficients; the
    coefficient is ``Re = mag / sqrt(1 + tan^2 phase)``, ``Im = Re * tan phase`` (as upstream: this
    folds the phase into (-pi/2, pi/2), so every real part is >= 0).
