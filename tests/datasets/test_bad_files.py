@@ -36,8 +36,10 @@ def _bad_cases(photo: np.ndarray) -> dict[str, tuple[str, bytes, str]]:
         "unreadable": ("m_text.png", b"this is not an image at all", "not an image Pillow can read"),
         "truncated-png": ("m_cut.png", png[: len(png) // 2], "is truncated"),
         "truncated-jpeg": ("m_cut.jpg", jpg[: len(jpg) // 2], "is truncated"),
-        "wrong-size": ("m_small.png", png_bytes(photo[:16, :16].copy()), "is 16x16 RGB, but the dataset is 32x32 RGB"),
-        "wrong-channels": ("m_grey.png", png_bytes(photo[:, :, 0].copy()), "is 32x32 L, but the dataset is 32x32 RGB"),
+        "wrong-size": ("m_small.png", png_bytes(photo[:16, :16].copy()),
+                       "is 16x16 RGB, but the dataset is 32x32 RGB"),
+        "wrong-channels": ("m_grey.png", png_bytes(photo[:, :, 0].copy()),
+                           "is 32x32 L, but the dataset is 32x32 RGB"),
         "unsupported-mode": ("m_float.tif", _float_tiff(), "unsupported mode 'F'"),
     }
 
@@ -56,7 +58,8 @@ def _folder(tmp_path: Path, photos: list[np.ndarray], bad: list[str]) -> Path:
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("container", ["folder", "zip"])
-def test_raise_names_the_bad_file(case: str, container: str, tmp_path: Path, photos: list[np.ndarray]) -> None:
+def test_raise_names_the_bad_file(case: str, container: str, tmp_path: Path,
+                                  photos: list[np.ndarray]) -> None:
     name, _, fragment = _bad_cases(photos[0])[case]
     root = _folder(tmp_path, photos, [case])
     path = root if container == "folder" else zip_tree(root, tmp_path / "data.zip")

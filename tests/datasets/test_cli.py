@@ -60,7 +60,8 @@ def test_errors_are_one_red_line_with_status_2(photo_folder: Path, tmp_path: Pat
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"Error: {photo_folder}/a/img5.png: is ")
     assert "Traceback" not in result.output
-    for args in (["convert", "nowhere", tmp_path / "x"], ["convert", "shapes", tmp_path / "x", "--set", "sise=1"],
+    for args in (["convert", "nowhere", tmp_path / "x"],
+                 ["convert", "shapes", tmp_path / "x", "--set", "sise=1"],
                  ["convert", photo_folder, tmp_path / "x", "--transform", "squash"], ["info", "nowhere"]):
         result = invoke(*args)
         assert result.exit_code == 2, result.output

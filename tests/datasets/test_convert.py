@@ -101,7 +101,8 @@ def test_bad_source_file_is_named_and_nothing_is_left_behind(photo_folder: Path,
 
 
 def test_mismatched_and_non_square_sources(tmp_path: Path, photos: list[np.ndarray], registry) -> None:
-    mixed = write_tree(tmp_path / "mixed", {"a.png": png_bytes(photos[0]), "b.png": png_bytes(photos[1][:, :, 0])})
+    mixed = write_tree(tmp_path / "mixed", {"a.png": png_bytes(photos[0]),
+                                            "b.png": png_bytes(photos[1][:, :, 0])})
     with pytest.raises(DataError, match=r"b\.png: is 32x32 L, but the dataset is 32x32 RGB"):
         convert(mixed, tmp_path / "o1", registry=registry, progress=False)
     rect = write_tree(tmp_path / "rect", {"a.png": png_bytes(photos[0][:, :20].copy())})

@@ -129,7 +129,8 @@ def test_one_channel_images(tmp_path: Path) -> None:
     from skimage import data
 
     camera = np.asarray(Image.fromarray(data.camera()).resize((32, 32), Image.LANCZOS))
-    root = write_tree(tmp_path / "grey", {"a.png": png_bytes(camera), "b.png": png_bytes(camera[::-1].copy())})
+    files = {"a.png": png_bytes(camera), "b.png": png_bytes(camera[::-1].copy())}
+    root = write_tree(tmp_path / "grey", files)
     ds = ImagesDataset(str(root))
     assert ds.num_channels == 1 and ds.image_shape == [1, 32, 32]
     np.testing.assert_array_equal(ds[0][0][0], camera)
@@ -140,7 +141,8 @@ def test_mode_conversion_rules(tmp_path: Path) -> None:
     rgba = np.zeros([8, 8, 4], np.uint8)
     rgba[..., :3] = [200, 100, 50]
     rgba[..., 3] = 128  # half transparent over black
-    pal = Image.fromarray(np.full([8, 8, 3], [10, 20, 30], np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE)
+    pal = Image.fromarray(np.full([8, 8, 3], [10, 20, 30], np.uint8))
+    pal = pal.convert("P", palette=Image.Palette.ADAPTIVE)
     grey16 = np.full([8, 8], 65535, np.uint16)
     grey16[0, 0] = 257 * 100
     root = write_tree(tmp_path / "modes", {"rgba.png": png_bytes(rgba)})
@@ -213,7 +215,8 @@ def test_items_collate_without_warnings(tmp_path: Path, photos: list[np.ndarray]
     from ganforge.plugins.default_datasets.shapes import ShapesDataset
     from ganforge.plugins.default_datasets.toyset import ToysetDataset
 
-    grey = write_tree(tmp_path / "grey", {f"{i}.png": png_bytes(p[:, :, 0].copy()) for i, p in enumerate(photos)})
+    grey = write_tree(tmp_path / "grey",
+                      {f"{i}.png": png_bytes(p[:, :, 0].copy()) for i, p in enumerate(photos)})
     rgb = write_tree(tmp_path / "rgb", {f"{i}.png": png_bytes(p) for i, p in enumerate(photos)})
     datasets = [ShapesDataset(size=4), ToysetDataset(resolution=16, size=4), ImagesDataset(str(grey)),
                 ImagesDataset(str(rgb)), ImagesDataset(str(rgb), resolution=8)]

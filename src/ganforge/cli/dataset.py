@@ -72,13 +72,14 @@ _SET_HELP = "Option of a named dataset, KEY=VALUE (JSON values), repeatable: [bo
 
 @app.command()
 def convert(
-    source: Annotated[str, typer.Argument(help="Folder or .zip of images, or a dataset name (shapes, toyset).")],
+    source: Annotated[str, typer.Argument(
+        help="Folder or .zip of images, or a dataset name (shapes, toyset).")],
     dest: Annotated[Path, typer.Argument(help="Output: NAME.zip writes a zip, anything else a folder "
                                               "(must not exist, or be empty).")],
     *,
     resolution: Annotated[str | None, typer.Option(
-        "--resolution", "-r", help="Output size N (or WxH with center-crop-wide). Default: keep the size, which "
-                                   "must then be square with a power-of-two side.")] = None,
+        "--resolution", "-r", help="Output size N (or WxH with center-crop-wide). Default: keep the size, "
+                                   "which must then be square with a power-of-two side.")] = None,
     transform: Annotated[str, typer.Option(
         help="center-crop (largest centred square, then LANCZOS resize), center-crop-wide (W:H crop padded "
              "to a black WxW square; smaller images dropped) or none (plain resize).",
@@ -114,7 +115,10 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help=_SET_HELP)] = None,
 ) -> None:
-    """Summarise a dataset: images, resolution, channels, labels, size on disk; [bold]--check[/bold] every file."""
+    """Summarise a dataset: images, resolution, channels, labels, size on disk.
+
+    [bold]--check[/bold] decodes every image and lists each problem with its file.
+    """
     from ganforge.plugins.default_datasets.convert import info as run_info
 
     with _user_errors():
@@ -149,8 +153,8 @@ def _print_info(s: dict[str, Any]) -> None:
         shape += " [red](not square with a power-of-two side)[/red]"
     mode = {1: "1 (L)", 3: "3 (RGB)"}.get(s["channels"], str(s["channels"]))
     labels = s["labels"] if s["labels"] == "none" else f"{s['labels']}, dim {s['label_dim']}"
-    rows = [("source", s["source"]), ("reader", f"{s['dataset']} ({s['kind']})"), ("name", s["name"]), ("images", str(s["count"])),
-            ("resolution", shape), ("channels", mode), ("labels", labels)]
+    rows = [("source", s["source"]), ("reader", f"{s['dataset']} ({s['kind']})"), ("name", s["name"]),
+            ("images", str(s["count"])), ("resolution", shape), ("channels", mode), ("labels", labels)]
     if s["classes"]:
         items = sorted(s["classes"].items())
         text = ", ".join(f"{k}: {v}" for k, v in items[:20])

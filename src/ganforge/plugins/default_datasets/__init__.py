@@ -38,7 +38,7 @@ def ganforge_register_datasets() -> list[DatasetSpec]:
                     summary="A folder (recursive) or zip of images, labels in dataset.json.",
                     paper="https://github.com/NVlabs/stylegan3 (dataset_tool.py layout)"),
         DatasetSpec(name="shapes", factory=_shapes, config=ShapesConfig,
-                    summary="Procedural coloured circles, squares and triangles (built-in default, no files)."),
+                    summary="Procedural coloured circles, squares and triangles (the default; no files)."),
         DatasetSpec(name="toyset", factory=_toyset, config=ToysetConfig,
                     summary="Frequency-bias toy images with Gaussian spectral peaks.",
                     paper="Schwarz et al., On the Frequency Bias of Generative Models, NeurIPS 2021"),

@@ -211,7 +211,8 @@ def center_crop_wide(arr: np.ndarray, width: int, height: int) -> np.ndarray | N
     return canvas
 
 
-def transform_image(arr: np.ndarray, transform: str, width: int | None, height: int | None) -> np.ndarray | None:
+def transform_image(arr: np.ndarray, transform: str, width: int | None,
+                    height: int | None) -> np.ndarray | None:
     """``transform`` is ``'none'`` (plain resize when a size is given), ``'center-crop'`` or
     ``'center-crop-wide'``; returns None when the image is dropped (too small for center-crop-wide)."""
     if width is None or height is None:
@@ -321,15 +322,16 @@ class ImageSource:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DataError(f"is not valid JSON ({exc})", where) from None
         if not isinstance(data, dict) or "labels" not in data:
-            raise DataError('must be an object with a "labels" key: {"labels": [["00000/img00000000.png", 6], '
-                            '...]} or {"labels": null}', where)
+            raise DataError('must be an object with a "labels" key: '
+                            '{"labels": [["00000/img00000000.png", 6], ...]} or {"labels": null}', where)
         labels = data["labels"]
         if labels is None:
             return None
         if isinstance(labels, dict):
             return {str(k).replace("\\", "/"): v for k, v in labels.items()}
-        if isinstance(labels, list) and all(isinstance(p, list | tuple) and len(p) == 2 and isinstance(p[0], str)
-                                            for p in labels):
+        pairs = isinstance(labels, list) and all(
+            isinstance(p, list | tuple) and len(p) == 2 and isinstance(p[0], str) for p in labels)
+        if pairs:
             return {p[0].replace("\\", "/"): p[1] for p in labels}
         raise DataError('"labels" must be a list of [file name, label] pairs, a {file name: label} object, '
                         'or null', where)

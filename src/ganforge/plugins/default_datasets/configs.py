@@ -32,19 +32,20 @@ class ImagesConfig(ComponentConfig):
 
     name: Literal["images"] = "images"
     path: str = Field(..., description="Folder of images (searched recursively) or .zip of images.")
-    resolution: int | None = Field(None, ge=4, le=8192, description="None: use the native size, which must be "
-                                   "square with a power-of-two side. N: centre-crop every image to a square and "
-                                   "LANCZOS-resize it to NxN (N a power of two).")
+    resolution: int | None = Field(
+        None, ge=4, le=8192, description="None: use the native size, which must be square with a "
+        "power-of-two side. N: centre-crop every image to a square and LANCZOS-resize it to NxN (N a power "
+        "of two).")
     max_size: int | None = Field(None, ge=1, description="Use a random (seeded) subset of at most this many "
                                  "images, kept in sorted order.")
     use_labels: bool = Field(False, description="Return the labels of dataset.json (integers become one-hot "
                              "vectors, lists float vectors).")
     xflip: bool = Field(False, description="Double the dataset with horizontally mirrored copies.")
     random_seed: int = Field(0, description="Seed of the max_size subset.")
-    on_error: Literal["raise", "skip"] = Field("raise", description="'raise': a bad file stops with an error "
-                                               "naming it (files are checked as they are read). 'skip': every "
-                                               "file is checked when the dataset opens and bad ones are left "
-                                               "out with one warning.")
+    on_error: Literal["raise", "skip"] = Field(
+        "raise", description="'raise': a bad file stops with an error naming it (files are checked as they "
+        "are read). 'skip': every file is checked when the dataset opens and bad ones are left out with one "
+        "warning.")
 
     @field_validator("resolution")
     @classmethod

@@ -126,8 +126,8 @@ def resolve_source(source: str | os.PathLike[str], *, overrides: Mapping[str, An
     if text in names:
         spec = registry.get("dataset", text)
         return Source(text, spec, _make_config(spec, overrides), None)
-    raise DataError(f"is neither an existing folder or file nor a dataset name (datasets: {', '.join(names)})",
-                    text)
+    raise DataError(f"is neither an existing folder or file nor a dataset name "
+                    f"(datasets: {', '.join(names)})", text)
 
 
 def open_dataset(src: Source) -> Any:
@@ -245,7 +245,8 @@ def _dataset_items(ds: Any, size: tuple[int, int] | None, transform: str) -> Ite
         if labelled:
             cls = ds.class_index(i)
             label = cls if cls is not None else [float(v) for v in ds.get_label(i)]
-        yield where, lambda v=label: v, (None if arr is None else (arr.shape, _encode(np.ascontiguousarray(arr))))
+        outcome = None if arr is None else (arr.shape, _encode(np.ascontiguousarray(arr)))
+        yield where, lambda v=label: v, outcome
 
 
 def _write(items: Iterator[_Item], dest: str | os.PathLike[str], *, total: int, name_of: Callable[[int], str],
@@ -308,7 +309,8 @@ def write_dataset(ds: Any, dest: str | os.PathLike[str], *, max_images: int | No
     """Write the items of a dataset object (``uint8 [C, H, W]``) to a zip or folder; returns the path."""
     name_of = getattr(ds, "archive_name", archive_name)
     result = _write(_dataset_items(ds, None, "none"), dest, total=len(ds), name_of=name_of,
-                    max_images=max_images, on_error=on_error, progress=progress, what=str(getattr(ds, "name", ds)))
+                    max_images=max_images, on_error=on_error, progress=progress,
+                    what=str(getattr(ds, "name", ds)))
     return Path(result["dest"])
 
 
@@ -337,18 +339,20 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
         ``{dest, count, resolution, channels, labels, skipped, dropped}``.
     """
     if transform not in TRANSFORMS:
-        raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(TRANSFORMS)}", "transform")
+        raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(TRANSFORMS)}",
+                          "transform")
     size = parse_resolution(resolution)
     if size is not None and size[0] != size[1] and transform != "center-crop-wide":
         raise ConfigError(f"{size[0]}x{size[1]} is not square; training images must be square (use "
-                          f"--transform center-crop-wide to pad a wide crop to {max(size)}x{max(size)})", "resolution")
+                          f"--transform center-crop-wide to pad a wide crop to {max(size)}x{max(size)})",
+                          "resolution")
     overrides = dict(overrides or {})
     src = resolve_source(source, registry=registry)
     what = os.fspath(source)
     if src.is_image_files:
         if overrides:
-            raise ConfigError("dataset options apply to dataset names (shapes, toyset); for a folder or zip use "
-                              "the resolution, transform and max-images options", "--set")
+            raise ConfigError("dataset options apply to dataset names (shapes, toyset); for a folder or zip "
+                              "use the resolution, transform and max-images options", "--set")
         files = ImageSource(src.path)  # type: ignore[arg-type]
         if not files.names:
             raise DataError("contains no image files", src.path)
@@ -410,8 +414,8 @@ def _info_files(files: ImageSource, check: bool) -> dict[str, Any]:
         labels = None if table is None else [table.get(n) for n in files.names]
         if labels is not None and None in labels:
             missing = [n for n, v in zip(files.names, labels, strict=True) if v is None]
-            label_problems.append({"file": files.display(LABELS_FILE),
-                                   "problem": f"has no label for {len(missing)} image(s), e.g. {missing[0]!r}"})
+            why = f"has no label for {len(missing)} image(s), e.g. {missing[0]!r}"
+            label_problems.append({"file": files.display(LABELS_FILE), "problem": why})
             labels = [v for v in labels if v is not None]
         out.update(_label_summary(labels))
     except DataError as exc:
@@ -442,8 +446,8 @@ def _info_dataset(src: Source, check: bool) -> dict[str, Any]:
             labels = {"labels": "vector", "label_dim": ds.label_dim, "classes": None}
         kind = "dataset" if src.path is None else ("folder" if os.path.isdir(src.path) else "file")
         out = {"source": src.text, "kind": kind, "dataset": src.spec.name, "name": ds.name, "count": n,
-               "resolution": ds.resolution, "size": [ds.resolution, ds.resolution], "channels": ds.num_channels,
-               "bytes": None, **labels}
+               "resolution": ds.resolution, "size": [ds.resolution, ds.resolution],
+               "channels": ds.num_channels, "bytes": None, **labels}
         if check:
             for i in range(n):
                 try:

@@ -65,7 +65,9 @@ class ImagesDataset(ImageDataset):
                          use_labels=use_labels, xflip=xflip, random_seed=random_seed)
 
     def _transform(self, arr: np.ndarray) -> np.ndarray:
-        return arr if self._target is None or arr.shape[2] not in (1, 3) else center_crop_resize(arr, self._target)
+        if self._target is None or arr.shape[2] not in (1, 3):
+            return arr
+        return center_crop_resize(arr, self._target)
 
     def _load(self, name: str) -> np.ndarray:
         """Decode, resize and check one file: ``uint8 [H, W, C]``; DataError names the file."""
@@ -103,8 +105,8 @@ class ImagesDataset(ImageDataset):
         labels = self._source.labels_for(self._names)
         where = self._source.display("dataset.json")
         if labels is None:
-            raise DataError("use_labels is true but the dataset has no labels (no dataset.json at its root, or "
-                            "\"labels\": null); add labels or set use_labels=false", where)
+            raise DataError("use_labels is true but the dataset has no labels (no dataset.json at its root, "
+                            "or \"labels\": null); add labels or set use_labels=false", where)
         return labels_to_array(labels, len(self._names), source=where)
 
     def close(self) -> None:

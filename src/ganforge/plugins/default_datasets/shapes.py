@@ -1,10 +1,11 @@
 """The ``shapes`` dataset: procedural coloured shapes, the built-in default (no files needed).
 
 Each image has a smooth two-colour gradient background, zero to two small shapes (none in half of
-the images), and one large "main" shape drawn on top: a circle (class 0), a square (1) or a triangle (2), with random size,
-position, rotation and a bright colour. Edges are anti-aliased analytically: each pixel's coverage
-is ``clip(0.5 - d, 0, 1)`` where ``d`` is the signed distance (in pixels) from the pixel centre to
-the shape outline, which is what supersampling converges to for straight edges.
+the images), and one large "main" shape drawn on top: a circle (class 0), a square (1) or a
+triangle (2), with random size, position, rotation and a bright colour. Edges are anti-aliased
+analytically: each pixel's coverage is ``clip(0.5 - d, 0, 1)`` where ``d`` is the signed distance
+(in pixels) from the pixel centre to the shape outline, which is what supersampling converges to for
+straight edges.
 
 Image ``i`` depends only on ``(seed, i)``: its random numbers come from a counter-based hash
 (SplitMix64) of the seed and the index, so the first 100 images are the same whatever ``size`` is.
@@ -55,7 +56,8 @@ def _hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> np.ndarray:
     return rgb.T.astype(np.float32)
 
 
-def _signed_distance(kind: int, dx: np.ndarray, dy: np.ndarray, size: np.ndarray, rot: np.ndarray) -> np.ndarray:
+def _signed_distance(kind: int, dx: np.ndarray, dy: np.ndarray, size: np.ndarray,
+                     rot: np.ndarray) -> np.ndarray:
     """Signed distance (pixels, negative inside) of a circle/square/triangle of size ``s`` at the origin.
 
     ``dx, dy``: ``[B, R, R]`` offsets from the centre; ``size, rot``: ``[B, 1, 1]``.
@@ -119,7 +121,8 @@ def _render_chunk(u: np.ndarray, res: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=4)
-def render_shapes(resolution: int, size: int, channels: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def render_shapes(resolution: int, size: int, channels: int = 3,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Render the whole dataset: ``uint8 [N, C, R, R]`` images and ``int64 [N]`` main-shape classes.
 
     Cached: the arrays are read-only and shared by every dataset with the same arguments.

@@ -134,8 +134,9 @@ def generate_toyset(resolution: int = 64, size: int = 100, freqs: Sequence[Seque
 class ToysetDataset(ImageDataset):
     """The frequency-bias toyset (module docstring); ``subset`` keeps the first N images."""
 
-    def __init__(self, resolution: int = 64, size: int = 100, freqs: Sequence[Sequence[float]] = DEFAULT_FREQS,
-                 seed: int = 0, highpass: bool = False, subset: int | None = None, use_labels: bool = False):
+    def __init__(self, resolution: int = 64, size: int = 100,
+                 freqs: Sequence[Sequence[float]] = DEFAULT_FREQS, seed: int = 0, highpass: bool = False,
+                 subset: int | None = None, use_labels: bool = False):
         count = size if subset is None else min(size, subset)
         self._images = generate_toyset(resolution, count, freqs, seed, highpass)
         name = f"toyset{resolution}_{size}" + ("_highpass" if highpass else "")
