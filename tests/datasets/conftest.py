@@ -14,7 +14,7 @@ from ganforge.core.plugins import make_plugin_manager
 from ganforge.core.registry import Registry
 from ganforge.plugins.default_datasets import convert as convert_mod
 
-from dataset_helpers import png_bytes, write_tree
+from tests.datasets.dataset_helpers import png_bytes, write_tree
 
 
 @pytest.fixture(autouse=True)

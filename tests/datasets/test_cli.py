@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dataset_helpers import png_bytes
+from tests.datasets.dataset_helpers import png_bytes
 from ganforge.cli.dataset import app
 from ganforge.plugins.default_datasets import convert as convert_mod
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dataset_helpers import png_bytes, write_tree
+from tests.datasets.dataset_helpers import png_bytes, write_tree
 from ganforge.core.errors import ConfigError, DataError
 from ganforge.plugins.default_datasets._imageio import BadImagesWarning
 from ganforge.plugins.default_datasets.convert import convert, info

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from dataset_helpers import reduced_spectrum
+from tests.datasets.dataset_helpers import reduced_spectrum
 from ganforge.plugins.default_datasets.configs import ShapesConfig, ToysetConfig
 from ganforge.plugins.default_datasets.shapes import ShapesDataset, make_shapes, render_shapes
 from ganforge.plugins.default_datasets.toyset import ToysetDataset, generate_toyset, highpass, write_toyset
