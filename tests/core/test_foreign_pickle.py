@@ -165,6 +165,18 @@ class TinyCfg(ComponentConfig):
 
 class Importer:
     @hookimpl
+    def ganforge_register_generators(self):
+        from ganforge.core.specs import GeneratorSpec
+
+        return [GeneratorSpec(name="tiny", factory=lambda cfg, info: TinyG(res=info.resolution), config=TinyCfg)]
+
+    @hookimpl
+    def ganforge_register_discriminators(self):
+        from ganforge.core.specs import DiscriminatorSpec
+
+        return [DiscriminatorSpec(name="tiny", factory=lambda cfg, info: TinyD(res=info.resolution), config=TinyCfg)]
+
+    @hookimpl
     def ganforge_import_network(self, record, role):
         if record.class_name == "TinyG":
             module = TinyG(**{k: v for k, v in record.init_kwargs.items() if k == "z_dim"})
@@ -190,7 +202,15 @@ def test_hook_ganforge_import_network(tmp_path, cli):
         result = cli(["generate", "--network", str(tmp_path / "snap.pkl"), "--seeds", "0-1", "--outdir",
                       str(tmp_path / "out")])
         assert result.exit_code == 0, result.output
+        result = cli(["convert", str(tmp_path / "snap.pkl"), str(tmp_path / "snap.pt")])
+        assert result.exit_code == 0, result.output
+        assert cli(["convert", str(tmp_path / "snap.pkl"), str(tmp_path / "snap.pt")]).exit_code == 2
     assert sorted(os.listdir(tmp_path / "out")) == ["seed0000.png", "seed0001.png"]
+        G3 = ganforge.load_network(tmp_path / "snap.pt")  # our format, rebuilt through the registry
+        assert torch.equal(G3(z, None), G(z, None))
+    data = torch.load(tmp_path / "snap.pt", weights_only=True)
+    assert data["kind"] == "network" and data["source"]["format"] == "nvidia-pickle"
+    assert torch.equal(data["networks"]["G"]["fc.weight"], G.fc.weight)
 
 
 def test_stand_in_modules_are_removed_after_writing(tmp_path):

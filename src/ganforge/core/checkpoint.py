@@ -40,6 +40,7 @@ __all__ = [
     "copy_params_and_buffers",
     "ImportedNetwork",
     "load_foreign_pickle",
+    "save_network",
 ]
 
 FORMAT = "ganforge-checkpoint"
@@ -293,3 +294,22 @@ def load_foreign_pickle(path: str, device: Any = "cpu") -> NetworkBundle:
                 module.eval().requires_grad_(False)
             setattr(bundle, attr, module)
     return bundle
+
+
+def save_network(bundle: NetworkBundle, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` (from any loadable file) as a native network snapshot (``gan convert``)."""
+    from ganforge.core.config import resolve_config
+
+    if bundle.info is None or bundle.config is None:
+        raise CheckpointError("cannot be converted: the importer gave no data info or configuration", bundle.path)
+    config, _ = resolve_config(dict(bundle.config))
+    nets = {name: getattr(bundle, name).state_dict() for name in ("G", "D", "G_ema") if getattr(bundle, name) is not None}
+    data = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": "network", "config": config.to_dict(),
+        "info": bundle.info.to_dict(), "versions": versions(), "networks": nets,
+        "augment": bundle.augment.state_dict() if bundle.augment is not None else None,
+        "progress": {}, "source": {"path": str(bundle.path), "format": bundle.source},
+    }
+    path = Path(path)
+    atomic_save(data, path)
+    return path
