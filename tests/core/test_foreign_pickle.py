@@ -205,9 +205,9 @@ def test_hook_ganforge_import_network(tmp_path, cli):
         result = cli(["convert", str(tmp_path / "snap.pkl"), str(tmp_path / "snap.pt")])
         assert result.exit_code == 0, result.output
         assert cli(["convert", str(tmp_path / "snap.pkl"), str(tmp_path / "snap.pt")]).exit_code == 2
-    assert sorted(os.listdir(tmp_path / "out")) == ["seed0000.png", "seed0001.png"]
         G3 = ganforge.load_network(tmp_path / "snap.pt")  # our format, rebuilt through the registry
         assert torch.equal(G3(z, None), G(z, None))
+    assert sorted(os.listdir(tmp_path / "out")) == ["seed0000.png", "seed0001.png"]
     data = torch.load(tmp_path / "snap.pt", weights_only=True)
     assert data["kind"] == "network" and data["source"]["format"] == "nvidia-pickle"
     assert torch.equal(data["networks"]["G"]["fc.weight"], G.fc.weight)
