@@ -118,3 +118,11 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
     # no resampling, asymmetric or negative padding: pad/crop, then a valid convolution
     x = upfirdn2d(x, None, padding=pad, impl=impl)
     return _conv(x, w, groups=groups, flip_weight=flip_weight)
+
+
+def _conv2d_resample_ref(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = None, up: int = 1, down: int = 1,
+                         padding: int | Sequence[int] = 0, groups: int = 1, flip_weight: bool = True,
+                         flip_filter: bool = False) -> torch.Tensor:
+    """:func:`conv2d_resample` with the reference FIR implementation (same arguments, no ``impl``)."""
+    return conv2d_resample(x, w, f, up=up, down=down, padding=padding, groups=groups, flip_weight=flip_weight,
+                           flip_filter=flip_filter, impl="ref")
