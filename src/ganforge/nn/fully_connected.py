@@ -1,0 +1,76 @@
+"""StyleGAN2's fully connected layer with an equalized learning rate and a learning-rate multiplier.
+
+Karras et al., "Analyzing and Improving the Image Quality of StyleGAN", CVPR 2020
+(https://arxiv.org/abs/1912.04958); equalized learning rate from Karras et al., ICLR 2018, section 4.1.
+
+The stored weight is initialised as ``N(0, 1) / lr_multiplier`` and scaled at runtime by
+``lr_multiplier / sqrt(in_features)``; the stored bias is initialised to ``bias_init`` (not divided,
+unlike StyleGAN3's variant) and scaled at runtime by ``lr_multiplier``. Parameter names
+(``weight`` ``[out, in]``, ``bias`` ``[out]``) are those of the official networks, so their state dicts
+load unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ganforge.ops import bias_act
+
+__all__ = ["FullyConnectedLayer"]
+
+
+class FullyConnectedLayer(nn.Module):
+    """``y = act(x @ (W * lr_mul / sqrt(in)).T + b * lr_mul)``.
+
+    Args:
+        in_features: input size.
+        out_features: output size.
+        bias: add a learned bias before the activation.
+        activation: a :data:`ganforge.ops.ACTIVATIONS` name (``'linear'``, ``'lrelu'``, ...); non-linear
+            activations are applied with their default gain (``sqrt(2)`` for lrelu).
+        lr_multiplier: learning-rate multiplier (the mapping network uses 0.01).
+        bias_init: initial value of the stored bias (the affine layers of StyleGAN2 use 1).
+        trainable: False registers weight and bias as buffers (frozen layers; same state-dict names).
+
+    Shapes: ``[N, in_features] -> [N, out_features]``.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
+                 lr_multiplier: float = 1.0, bias_init: float = 0.0, trainable: bool = True) -> None:
+        super().__init__()
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        self.activation = activation
+        self.lr_multiplier = float(lr_multiplier)
+        self.weight_gain = self.lr_multiplier / math.sqrt(self.in_features)
+        self.bias_gain = self.lr_multiplier
+        weight = torch.randn([self.out_features, self.in_features]) / self.lr_multiplier
+        bias_t = torch.full([self.out_features], float(bias_init), dtype=torch.float32) if bias else None
+        if trainable:
+            self.weight = nn.Parameter(weight)
+            self.bias = nn.Parameter(bias_t) if bias_t is not None else None
+        else:
+            self.register_buffer("weight", weight)
+            if bias_t is not None:
+                self.register_buffer("bias", bias_t)
+            else:
+                self.bias = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [N, in_features]
+        w = self.weight.to(x.dtype) * self.weight_gain
+        b = self.bias
+        if b is not None:
+            b = b.to(x.dtype)
+            if self.bias_gain != 1:
+                b = b * self.bias_gain
+        if self.activation == "linear" and b is not None:
+            return torch.addmm(b.unsqueeze(0), x, w.t())
+        return bias_act(x.matmul(w.t()), b, act=self.activation)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"activation={self.activation}, lr_multiplier={self.lr_multiplier:g}")
