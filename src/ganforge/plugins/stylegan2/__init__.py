@@ -17,6 +17,7 @@ from ganforge.plugins.stylegan2.config import (
     StyleGAN2GeneratorConfig,
     check_discriminator_run,
     check_generator_run,
+    check_path_length_run,
 )
 
 PAPER = ("Karras et al., Analyzing and Improving the Image Quality of StyleGAN, CVPR 2020 "
@@ -65,7 +66,7 @@ def ganforge_register_losses() -> list[RegularizerSpec]:
     return [RegularizerSpec(
         name="path_length", player="G", factory=_path_length, config=PathLengthConfig, paper=PAPER,
         summary="Path-length regularization of G (lazy, running mean kept in checkpoints)",
-        requires=frozenset({"generator.mapping", "generator.synthesis"}))]
+        requires=frozenset({"generator.mapping", "generator.synthesis"}), check=check_path_length_run)]
 
 
 @hookimpl

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator
 from ganforge.core.config import ComponentConfig
 
 __all__ = ["StyleGAN2GeneratorConfig", "StyleGAN2DiscriminatorConfig", "PathLengthConfig", "check_generator_run",
-           "check_discriminator_run", "channel_problems"]
+           "check_discriminator_run", "check_path_length_run", "channel_problems"]
 
 Architecture = Literal["orig", "skip", "resnet"]
 
@@ -112,6 +112,22 @@ class PathLengthConfig(ComponentConfig):
                                     "gradient (upstream pl_no_weight_grad; True for --cfg stylegan2).")
     interval: int | None = Field(4, ge=1, description="Lazy regularization interval (upstream G_reg_interval; "
                                  "1 or None: every minibatch).")
+
+
+def check_path_length_run(run_config: Any, info: Any) -> list[str]:
+    """Problems of a run with the path-length regularizer (the spec's ``check``).
+
+    Skipping weight gradients in the inner gradient is only valid when the styles do not reach the
+    convolution weights, i.e. when G does not fuse the modulated convolutions while training.
+    """
+    G = run_config.generator
+    term = run_config.regularizers.get("path_length")
+    if term is not None and term.pl_no_weight_grad and getattr(G, "fused_modconv_default", None) is True:
+        return [f"regularizers.path_length.pl_no_weight_grad=true with generator {G.name!r} "
+                "fused_modconv_default=true would drop the path-length gradient through the modulated weights; "
+                "set generator.fused_modconv_default='inference_only' (as --cfg stylegan2) or "
+                "regularizers.path_length.pl_no_weight_grad=false"]
+    return []
 
 
 def channel_problems(section: str, cfg: Any, resolution: int) -> list[str]:
