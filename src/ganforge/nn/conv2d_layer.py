@@ -65,7 +65,8 @@ class Conv2dLayer(nn.Module):
         self.weight_gain = 1 / math.sqrt(self.in_channels * self.kernel_size ** 2)
         self.act_gain = ACTIVATIONS[activation].def_gain
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
+        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size])
+        weight = weight.to(memory_format=memory_format)
         bias_t = torch.zeros([out_channels]) if bias else None
         if trainable:
             self.weight = nn.Parameter(weight)
@@ -81,13 +82,13 @@ class Conv2dLayer(nn.Module):
         # x: [N, in_channels, H, W]
         w = self.weight * self.weight_gain
         b = self.bias.to(x.dtype) if self.bias is not None else None
-        flip_weight = self.up == 1  # upstream convolves (not correlates) when upsampling: same weights, same result
+        flip_weight = self.up == 1  # upstream convolves (not correlates) when upsampling
         x = conv2d_resample(x, w.to(x.dtype), f=self.resample_filter, up=self.up, down=self.down,
                             padding=self.padding, flip_weight=flip_weight)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
         return bias_act(x, b, act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
 
     def extra_repr(self) -> str:
-        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, kernel_size={self.kernel_size}, "
-                f"activation={self.activation}, up={self.up}, down={self.down}, conv_clamp={self.conv_clamp}, "
-                f"trainable={self.trainable}")
+        return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, "
+                f"kernel_size={self.kernel_size}, activation={self.activation}, up={self.up}, "
+                f"down={self.down}, conv_clamp={self.conv_clamp}, trainable={self.trainable}")

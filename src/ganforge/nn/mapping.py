@@ -47,8 +47,9 @@ class MappingNetwork(nn.Module):
     """
 
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
-                 embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
-                 lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.998) -> None:
+                 embed_features: int | None = None, layer_features: int | None = None,
+                 activation: str = "lrelu", lr_multiplier: float = 0.01,
+                 w_avg_beta: float | None = 0.998) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"MappingNetwork needs at least one layer, got num_layers={num_layers}")
@@ -117,4 +118,5 @@ class MappingNetwork(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, "
-                f"num_layers={self.num_layers}, lr_multiplier={self.lr_multiplier:g}, w_avg_beta={self.w_avg_beta}")
+                f"num_layers={self.num_layers}, lr_multiplier={self.lr_multiplier:g}, "
+                f"w_avg_beta={self.w_avg_beta}")

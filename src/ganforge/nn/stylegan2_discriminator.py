@@ -54,8 +54,9 @@ class DiscriminatorBlock(nn.Module):
     Layers are counted in the order fromrgb, conv0, conv1, skip (``num_layers`` after construction).
     """
 
-    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int, img_channels: int,
-                 first_layer_idx: int, architecture: str = "resnet", activation: str = "lrelu",
+    def __init__(self, in_channels: int, tmp_channels: int, out_channels: int, resolution: int,
+                 img_channels: int, first_layer_idx: int, architecture: str = "resnet",
+                 activation: str = "lrelu",
                  resample_filter: Sequence[float] = (1, 3, 3, 1), conv_clamp: float | None = None,
                  use_fp16: bool = False, fp16_channels_last: bool = False, freeze_layers: int = 0) -> None:
         if in_channels not in (0, tmp_channels):
@@ -63,7 +64,8 @@ class DiscriminatorBlock(nn.Module):
         if architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {architecture!r}")
         super().__init__()
-        self.in_channels, self.resolution, self.img_channels = int(in_channels), int(resolution), int(img_channels)
+        self.in_channels, self.resolution = int(in_channels), int(resolution)
+        self.img_channels = int(img_channels)
         self.first_layer_idx = int(first_layer_idx)
         self.architecture = architecture
         self.use_fp16 = bool(use_fp16)
@@ -81,7 +83,8 @@ class DiscriminatorBlock(nn.Module):
         common: dict[str, Any] = {"activation": activation, "conv_clamp": conv_clamp,
                                   "channels_last": self.channels_last}
         if in_channels == 0 or architecture == "skip":
-            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, trainable=next(flags), **common)
+            self.fromrgb = Conv2dLayer(img_channels, tmp_channels, kernel_size=1, trainable=next(flags),
+                                       **common)
         self.conv0 = Conv2dLayer(tmp_channels, tmp_channels, kernel_size=3, trainable=next(flags), **common)
         self.conv1 = Conv2dLayer(tmp_channels, out_channels, kernel_size=3, down=2, trainable=next(flags),
                                  resample_filter=resample_filter, **common)
@@ -103,8 +106,9 @@ class DiscriminatorBlock(nn.Module):
             x = x.to(dtype=dtype, memory_format=memory_format)
         if self.in_channels == 0 or self.architecture == "skip":
             if img is None or img.shape[1:] != (self.img_channels, self.resolution, self.resolution):
-                raise ValueError(f"DiscriminatorBlock b{self.resolution}: img must be [N, {self.img_channels}, "
-                                 f"{self.resolution}, {self.resolution}], got {None if img is None else tuple(img.shape)}")
+                got = None if img is None else tuple(img.shape)
+                raise ValueError(f"DiscriminatorBlock b{self.resolution}: img must be "
+                                 f"[N, {self.img_channels}, {self.resolution}, {self.resolution}], got {got}")
             img = img.to(dtype=dtype, memory_format=memory_format)
             y = self.fromrgb(img)
             x = x + y if x is not None else y
@@ -150,8 +154,8 @@ class DiscriminatorEpilogue(nn.Module):
         if architecture == "skip":
             self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
         self.mbstd = MinibatchStd(mbstd_group_size, mbstd_num_channels) if mbstd_num_channels > 0 else None
-        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3, activation=activation,
-                                conv_clamp=conv_clamp)
+        self.conv = Conv2dLayer(in_channels + mbstd_num_channels, in_channels, kernel_size=3,
+                                activation=activation, conv_clamp=conv_clamp)
         self.fc = FullyConnectedLayer(in_channels * resolution ** 2, in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
@@ -200,7 +204,8 @@ class StyleGAN2Discriminator(nn.Module):
         if img_resolution < 8 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 8, got {img_resolution}")
         super().__init__()
-        self.c_dim, self.img_resolution, self.img_channels = int(c_dim), int(img_resolution), int(img_channels)
+        self.c_dim, self.img_resolution = int(c_dim), int(img_resolution)
+        self.img_channels = int(img_channels)
         self.img_resolution_log2 = int(math.log2(img_resolution))
         self.block_resolutions = [2 ** i for i in range(self.img_resolution_log2, 2, -1)]
         channels = {res: min(channel_base // res, channel_max) for res in self.block_resolutions + [4]}
@@ -213,16 +218,17 @@ class StyleGAN2Discriminator(nn.Module):
         common = {"img_channels": img_channels, "architecture": architecture, "conv_clamp": conv_clamp}
         layer_idx = 0
         for res in self.block_resolutions:
-            block = DiscriminatorBlock(channels[res] if res < img_resolution else 0, channels[res], channels[res // 2],
-                                       resolution=res, first_layer_idx=layer_idx, use_fp16=res >= fp16_resolution,
+            in_channels = channels[res] if res < img_resolution else 0
+            block = DiscriminatorBlock(in_channels, channels[res], channels[res // 2], resolution=res,
+                                       first_layer_idx=layer_idx, use_fp16=res >= fp16_resolution,
                                        **(block_kwargs or {}), **common)
             setattr(self, f"b{res}", block)
             layer_idx += block.num_layers
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
                                           **(mapping_kwargs or {}))
-        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4, **(epilogue_kwargs or {}),
-                                        **common)
+        self.b4 = DiscriminatorEpilogue(channels[4], cmap_dim=cmap_dim, resolution=4,
+                                        **(epilogue_kwargs or {}), **common)
 
     def forward(self, img: torch.Tensor, c: torch.Tensor | None, update_emas: bool = False,
                 force_fp32: bool = False) -> torch.Tensor:
@@ -239,5 +245,5 @@ class StyleGAN2Discriminator(nn.Module):
         return self.b4(x, img, cmap)
 
     def extra_repr(self) -> str:
-        return (f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, img_channels={self.img_channels}, "
-                f"cmap_dim={self.cmap_dim}")
+        return (f"c_dim={self.c_dim}, img_resolution={self.img_resolution}, "
+                f"img_channels={self.img_channels}, cmap_dim={self.cmap_dim}")

@@ -30,8 +30,8 @@ from ganforge.nn.fully_connected import FullyConnectedLayer
 from ganforge.nn.modulated_conv import modulated_conv2d
 from ganforge.ops import ACTIVATIONS, bias_act, upsample2d
 
-__all__ = ["SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES", "ARCHITECTURES",
-           "block_dtype"]
+__all__ = ["SynthesisLayer", "ToRGBLayer", "SynthesisBlock", "SynthesisNetwork", "NOISE_MODES",
+           "ARCHITECTURES", "block_dtype"]
 
 NOISE_MODES = ("random", "const", "none")
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -84,8 +84,8 @@ class SynthesisLayer(nn.Module):
             self.noise_strength = nn.Parameter(torch.zeros([]))
         self.bias = nn.Parameter(torch.zeros([out_channels]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", fused_modconv: bool = True,
-                gain: float = 1) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random",
+                fused_modconv: bool = True, gain: float = 1) -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         in_res = self.resolution // self.up
@@ -95,14 +95,16 @@ class SynthesisLayer(nn.Module):
         styles = self.affine(w)  # [N, in_channels]
         noise = None
         if self.use_noise and noise_mode == "random":
-            noise = torch.randn([x.shape[0], 1, self.resolution, self.resolution], device=x.device) * self.noise_strength
+            shape = [x.shape[0], 1, self.resolution, self.resolution]
+            noise = torch.randn(shape, device=x.device) * self.noise_strength
         if self.use_noise and noise_mode == "const":
             noise = self.noise_const * self.noise_strength
         x = modulated_conv2d(x, self.weight, styles, noise=noise, up=self.up, padding=self.padding,
                              resample_filter=self.resample_filter, flip_weight=self.up == 1,
                              fused_modconv=fused_modconv)
         act_clamp = self.conv_clamp * gain if self.conv_clamp is not None else None
-        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain, clamp=act_clamp)
+        return bias_act(x, self.bias.to(x.dtype), act=self.activation, gain=self.act_gain * gain,
+                        clamp=act_clamp)
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, w_dim={self.w_dim}, "
@@ -152,7 +154,8 @@ class SynthesisBlock(nn.Module):
         use_fp16: compute this block in fp16 (CUDA only).
         fp16_channels_last: channels_last layout in fp16.
         fused_modconv_default: True, False, or ``'inference_only'`` (fused in eval mode only).
-        **layer_kwargs: more :class:`SynthesisLayer` arguments (``kernel_size``, ``use_noise``, ``activation``).
+        **layer_kwargs: more :class:`SynthesisLayer` arguments (``kernel_size``, ``use_noise``,
+            ``activation``).
 
     Forward: ``x [N, in, res/2, res/2]`` (None for the first block), ``img [N, C, res/2, res/2]`` or
     None, ``ws [N, num_conv + num_torgb, w_dim]`` -> ``(x [N, out, res, res], img [N, C, res, res] float32
@@ -197,8 +200,8 @@ class SynthesisBlock(nn.Module):
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
                                     resample_filter=resample_filter, channels_last=self.channels_last)
 
-    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor, force_fp32: bool = False,
-                fused_modconv: bool | str | None = None, update_emas: bool = False,
+    def forward(self, x: torch.Tensor | None, img: torch.Tensor | None, ws: torch.Tensor,
+                force_fp32: bool = False, fused_modconv: bool | str | None = None, update_emas: bool = False,
                 noise_mode: str = "random") -> tuple[torch.Tensor, torch.Tensor | None]:
         del update_emas  # no running statistics in StyleGAN2 blocks
         want = self.num_conv + self.num_torgb
@@ -267,7 +270,8 @@ class SynthesisNetwork(nn.Module):
         if img_resolution < 4 or img_resolution & (img_resolution - 1):
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         super().__init__()
-        self.w_dim, self.img_resolution, self.img_channels = int(w_dim), int(img_resolution), int(img_channels)
+        self.w_dim, self.img_resolution = int(w_dim), int(img_resolution)
+        self.img_channels = int(img_channels)
         self.img_resolution_log2 = int(math.log2(img_resolution))
         self.num_fp16_res = int(num_fp16_res)
         self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
@@ -275,7 +279,8 @@ class SynthesisNetwork(nn.Module):
         fp16_resolution = max(2 ** (self.img_resolution_log2 + 1 - num_fp16_res), 8)
         self.num_ws = 0
         for res in self.block_resolutions:
-            block = SynthesisBlock(channels[res // 2] if res > 4 else 0, channels[res], w_dim=w_dim, resolution=res,
+            in_channels = channels[res // 2] if res > 4 else 0
+            block = SynthesisBlock(in_channels, channels[res], w_dim=w_dim, resolution=res,
                                    img_channels=img_channels, is_last=res == img_resolution,
                                    use_fp16=res >= fp16_resolution, **block_kwargs)
             self.num_ws += block.num_conv
@@ -286,7 +291,8 @@ class SynthesisNetwork(nn.Module):
     def forward(self, ws: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
                 fused_modconv: bool | str | None = None, update_emas: bool = False) -> torch.Tensor:
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
-            raise ValueError(f"SynthesisNetwork: ws must be [N, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}")
+            raise ValueError(f"SynthesisNetwork: ws must be [N, {self.num_ws}, {self.w_dim}], "
+                             f"got {tuple(ws.shape)}")
         ws = ws.to(torch.float32)
         x = img = None
         w_idx = 0

@@ -136,3 +136,25 @@ def test_style_mix_errors(tmp_path, cli, network):
     result = cli(["style-mix", "--network", str(path), "--rows", "1", "--cols", "2", "--styles", "0-9",
                   "--outdir", str(tmp_path), "--device", "cpu"])
     assert result.exit_code == 2 and "out of range" in result.output
+
+
+def test_generate_projected_w(tmp_path, cli, network):
+    path, G = network
+    ws = np.random.RandomState(0).randn(2, G.num_ws, G.w_dim).astype(np.float32)
+    np.savez(tmp_path / "projected_w.npz", w=ws)
+    result = cli(["generate", "--network", str(path), "--projected-w", str(tmp_path / "projected_w.npz"),
+                  "--outdir", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    from ganforge.core.images import to_uint8
+
+    with torch.no_grad():
+        want = to_uint8(G.synthesis(torch.from_numpy(ws), noise_mode="const")).numpy()
+    for k in range(2):
+        got = np.asarray(Image.open(tmp_path / "out" / f"proj{k:02d}.png"))
+        assert np.abs(got.astype(int) - want[k]).max() <= 1
+    np.savez(tmp_path / "bad.npz", w=ws[:, :2])
+    result = cli(["generate", "--network", str(path), "--projected-w", str(tmp_path / "bad.npz"),
+                  "--outdir", str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 2 and "this network takes [N, 4, 16]" in result.output
+    result = cli(["generate", "--network", str(path), "--outdir", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--seeds" in result.output

@@ -45,7 +45,8 @@ def _path_length(cfg: PathLengthConfig) -> Any:
 @hookimpl
 def ganforge_register_generators() -> list[GeneratorSpec]:
     return [GeneratorSpec(
-        name="stylegan2", factory=_generator, config=StyleGAN2GeneratorConfig, paper=PAPER, check=check_generator_run,
+        name="stylegan2", factory=_generator, config=StyleGAN2GeneratorConfig, paper=PAPER,
+        check=check_generator_run,
         summary="StyleGAN2 generator: mapping network, modulated convolutions with demodulation, noise, "
                 "orig/skip/resnet, fp16 on CUDA; official parameter names (official pickles load)",
         provides=frozenset({"mapping", "synthesis"}), min_resolution=4, power_of_two=True, conditional=True)]

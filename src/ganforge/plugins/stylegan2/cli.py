@@ -13,6 +13,9 @@ from ganforge.cli._common import console, err_console, user_errors
 
 __all__ = ["register"]
 
+_NETWORK = "Network file: a ganforge .pt or an official StyleGAN .pkl."
+_CLASS = "Class index (conditional networks)."
+
 
 def _device(name: str) -> Any:
     import torch
@@ -36,7 +39,8 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not enabled, transient=True, refresh_per_second=4) as bar:
+    with Progress(*columns, console=console, disable=not enabled, transient=True,
+                  refresh_per_second=4) as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
@@ -48,21 +52,22 @@ def _progress(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]
 def register(app: typer.Typer) -> None:
     @app.command("video")
     def video(
-        network: Annotated[str, typer.Option(help="Network file: a ganforge .pt or an official StyleGAN .pkl.")],
+        network: Annotated[str, typer.Option(help=_NETWORK)],
         seeds: Annotated[str, typer.Option(help="Keyframe seeds, e.g. 0-31 (split over the grid cells).")],
         output: Annotated[Path, typer.Option(help="Output .mp4 (or .gif); an animated GIF is written instead "
                                              "when imageio-ffmpeg is not installed.")],
         grid: Annotated[str, typer.Option(help="Grid of videos, WxH.")] = "1x1",
-        num_keyframes: Annotated[int | None, typer.Option(help="Keyframes per cell (default: seeds / cells; seeds "
-                                                          "are reused when there are fewer).")] = None,
+        num_keyframes: Annotated[int | None, typer.Option(
+            help="Keyframes per cell (default: seeds / cells; seeds are reused when fewer).")] = None,
         w_frames: Annotated[int, typer.Option(help="Frames between two keyframes.")] = 120,
         trunc: Annotated[float, typer.Option(help="Truncation psi.")] = 1.0,
         trunc_cutoff: Annotated[int | None, typer.Option(help="Truncate only the first N ws.")] = None,
         kind: Annotated[str, typer.Option(help="Interpolation: linear, quadratic or cubic.")] = "cubic",
-        loop: Annotated[str, typer.Option(help="wrap (seamless loop, as upstream), pingpong (forth and back) or "
-                                          "none (first to last keyframe once).")] = "wrap",
-        shuffle_seed: Annotated[int | None, typer.Option(help="Shuffle the keyframe seeds with this seed.")] = None,
-        class_idx: Annotated[int | None, typer.Option("--class", help="Class index (conditional networks).")] = None,
+        loop: Annotated[str, typer.Option(help="wrap (seamless loop, as upstream), pingpong (forth and back) "
+                                          "or none (first to last keyframe once).")] = "wrap",
+        shuffle_seed: Annotated[int | None, typer.Option(
+            help="Shuffle the keyframe seeds with this seed.")] = None,
+        class_idx: Annotated[int | None, typer.Option("--class", help=_CLASS)] = None,
         noise_mode: Annotated[str, typer.Option(help="const, random or none.")] = "const",
         fps: Annotated[float, typer.Option(help="Frames per second.")] = 60,
         bitrate: Annotated[str, typer.Option(help="mp4 bitrate.")] = "12M",
@@ -83,8 +88,8 @@ def register(app: typer.Typer) -> None:
                 path, fmt, frames = render_video(
                     G, output, seed_list, grid=grid_size, num_keyframes=num_keyframes, w_frames=w_frames,
                     trunc=trunc, trunc_cutoff=trunc_cutoff, kind=kind, loop=loop, shuffle_seed=shuffle_seed,
-                    class_idx=class_idx, noise_mode=noise_mode, fps=fps, bitrate=bitrate, batch=batch, device=dev,
-                    progress=update)
+                    class_idx=class_idx, noise_mode=noise_mode, fps=fps, bitrate=bitrate, batch=batch,
+                    device=dev, progress=update)
         if fmt == "gif" and path.suffix.lower() != Path(output).suffix.lower():
             err_console.print("[yellow]imageio-ffmpeg is not installed: wrote an animated GIF instead of mp4 "
                               "(pip install imageio-ffmpeg for mp4).[/]")
@@ -92,13 +97,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("style-mix")
     def style_mix_cmd(
-        network: Annotated[str, typer.Option(help="Network file: a ganforge .pt or an official StyleGAN .pkl.")],
+        network: Annotated[str, typer.Option(help=_NETWORK)],
         rows: Annotated[str, typer.Option(help="Row seeds (their ws are kept), e.g. 85,100,75.")],
         cols: Annotated[str, typer.Option(help="Column seeds (they give the styles listed in --styles).")],
         outdir: Annotated[Path, typer.Option(help="Where to write <row>-<col>.png and grid.png.")],
         styles: Annotated[str, typer.Option(help="Indices of the ws taken from the column seeds.")] = "0-6",
         trunc: Annotated[float, typer.Option(help="Truncation psi.")] = 1.0,
-        class_idx: Annotated[int | None, typer.Option("--class", help="Class index (conditional networks).")] = None,
+        class_idx: Annotated[int | None, typer.Option("--class", help=_CLASS)] = None,
         noise_mode: Annotated[str, typer.Option(help="const, random or none.")] = "const",
         batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
@@ -117,7 +122,8 @@ def register(app: typer.Typer) -> None:
             dev = _device(device)
             G = load_network(network, device=dev)
             with _progress("mixing", console.is_terminal) as update:
-                path = style_mix(G, outdir, row_seeds, col_seeds, style_idx, trunc=trunc, noise_mode=noise_mode,
-                                 class_idx=class_idx, batch=batch, device=dev, progress=update)
-        console.print(f"Wrote {path} ({len(row_seeds)} rows x {len(col_seeds)} columns) and the single images "
-                      f"to {outdir}.")
+                path = style_mix(G, outdir, row_seeds, col_seeds, style_idx, trunc=trunc,
+                                 noise_mode=noise_mode, class_idx=class_idx, batch=batch, device=dev,
+                                 progress=update)
+        console.print(f"Wrote {path} ({len(row_seeds)} rows x {len(col_seeds)} columns) and the single "
+                      f"images to {outdir}.")

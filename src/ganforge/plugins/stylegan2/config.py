@@ -13,8 +13,8 @@ from pydantic import Field, field_validator
 
 from ganforge.core.config import ComponentConfig
 
-__all__ = ["StyleGAN2GeneratorConfig", "StyleGAN2DiscriminatorConfig", "PathLengthConfig", "check_generator_run",
-           "check_discriminator_run", "check_path_length_run", "channel_problems"]
+__all__ = ["StyleGAN2GeneratorConfig", "StyleGAN2DiscriminatorConfig", "PathLengthConfig",
+           "check_generator_run", "check_discriminator_run", "check_path_length_run", "channel_problems"]
 
 Architecture = Literal["orig", "skip", "resnet"]
 
@@ -31,69 +31,86 @@ class StyleGAN2GeneratorConfig(ComponentConfig):
     name: Literal["stylegan2"] = "stylegan2"
     z_dim: int = Field(512, ge=1, description="Latent size (upstream z_dim).")
     w_dim: int = Field(512, ge=1, description="Intermediate latent size (upstream w_dim).")
-    map_depth: int = Field(8, ge=1, description="Mapping layers (upstream mapping_kwargs.num_layers; train.py "
-                           "--map-depth: 8 for --cfg stylegan2, 2 for the StyleGAN2-ADA 'auto'/'cifar' configs).")
+    map_depth: int = Field(
+        8, ge=1, description="Mapping layers (upstream mapping_kwargs.num_layers; train.py --map-depth: 8 "
+        "for --cfg stylegan2, 2 for the StyleGAN2-ADA 'auto'/'cifar' configs).")
     map_lr_multiplier: float = Field(0.01, gt=0, description="Learning-rate multiplier of the mapping layers "
                                      "(upstream mapping_kwargs.lr_multiplier).")
-    embed_features: int | None = Field(None, ge=1, description="Label embedding size of a conditional G (upstream "
-                                       "mapping_kwargs.embed_features; default w_dim).")
+    embed_features: int | None = Field(
+        None, ge=1, description="Label embedding size of a conditional G (upstream "
+        "mapping_kwargs.embed_features; default w_dim).")
     layer_features: int | None = Field(None, ge=1, description="Width of the hidden mapping layers (upstream "
                                        "mapping_kwargs.layer_features; default w_dim).")
-    w_avg_beta: float = Field(0.998, gt=0, lt=1, description="Decay of the running mean of w used for truncation "
-                              "(upstream mapping_kwargs.w_avg_beta: 0.998 in StyleGAN3's code, 0.995 in "
-                              "StyleGAN2-ADA's).")
-    cbase: int = Field(32768, ge=1, description="Channel budget: a block at resolution r has min(cbase // r, cmax) "
-                       "channels (upstream channel_base; train.py --cbase).")
-    cmax: int = Field(512, ge=1, description="Maximum channels of a block (upstream channel_max; train.py --cmax).")
-    architecture: Architecture = Field("skip", description="Synthesis architecture: orig, skip (output skips, the "
-                                       "StyleGAN2 default) or resnet (upstream architecture).")
-    num_fp16_res: int = Field(4, ge=0, description="Blocks at the N highest resolutions (never below 8x8) compute in "
-                              "fp16 on CUDA; always fp32 on CPU (upstream num_fp16_res; --fp32 sets 0).")
-    conv_clamp: float | None = Field(256, gt=0, description="Clamp convolution outputs to +-N (None: off; upstream "
-                                     "conv_clamp; --fp32 sets None).")
+    w_avg_beta: float = Field(
+        0.998, gt=0, lt=1, description="Decay of the running mean of w used for truncation (upstream "
+        "mapping_kwargs.w_avg_beta: 0.998 in StyleGAN3's code, 0.995 in StyleGAN2-ADA's).")
+    cbase: int = Field(
+        32768, ge=1, description="Channel budget: a block at resolution r has min(cbase // r, cmax) channels "
+        "(upstream channel_base; train.py --cbase).")
+    cmax: int = Field(
+        512, ge=1, description="Maximum channels of a block (upstream channel_max; train.py --cmax).")
+    architecture: Architecture = Field(
+        "skip", description="Synthesis architecture: orig, skip (output skips, the StyleGAN2 default) or "
+        "resnet (upstream architecture).")
+    num_fp16_res: int = Field(
+        4, ge=0, description="Blocks at the N highest resolutions (never below 8x8) compute in fp16 on CUDA; "
+        "always fp32 on CPU (upstream num_fp16_res; --fp32 sets 0).")
+    conv_clamp: float | None = Field(
+        256, gt=0, description="Clamp convolution outputs to +-N (None: off; upstream conv_clamp; --fp32 "
+        "sets None).")
     fused_modconv_default: bool | Literal["inference_only"] = Field(
-        "inference_only", description="Modulated convolution as one grouped convolution (true), as scaling of the "
-        "activations around a shared convolution (false), or fused in eval mode only (inference_only, what "
-        "--cfg stylegan2 uses) (upstream fused_modconv_default).")
+        "inference_only", description="Modulated convolution as one grouped convolution (true), as scaling "
+        "of the activations around a shared convolution (false), or fused in eval mode only "
+        "(inference_only, what --cfg stylegan2 uses) (upstream fused_modconv_default).")
     use_noise: bool = Field(True, description="Per-pixel noise inputs in every synthesis layer (upstream "
                             "use_noise).")
     fp16_channels_last: bool = Field(False, description="channels_last layout for the fp16 blocks on CUDA "
                                      "(upstream fp16_channels_last; SG2-ADA --nhwc).")
-    resample_filter: tuple[float, ...] = Field((1, 3, 3, 1), description="1-D taps of the FIR upsampling filter "
-                                               "(upstream resample_filter).")
+    resample_filter: tuple[float, ...] = Field(
+        (1, 3, 3, 1), description="1-D taps of the FIR upsampling filter (upstream resample_filter).")
 
     _check = field_validator("resample_filter")(_check_filter)
 
 
 class StyleGAN2DiscriminatorConfig(ComponentConfig):
-    """StyleGAN2 discriminator (also StyleGAN3's), with minibatch std, projection conditioning and Freeze-D."""
+    """StyleGAN2 discriminator (also StyleGAN3's): minibatch std, projection conditioning, Freeze-D."""
 
     name: Literal["stylegan2"] = "stylegan2"
     architecture: Architecture = Field("resnet", description="orig, skip or resnet (the StyleGAN2 default; "
                                        "SG2-ADA's cifar config uses orig) (upstream architecture).")
-    cbase: int = Field(32768, ge=1, description="Channel budget: a block at resolution r has min(cbase // r, cmax) "
-                       "channels (upstream channel_base; train.py --cbase).")
-    cmax: int = Field(512, ge=1, description="Maximum channels of a block (upstream channel_max; train.py --cmax).")
-    num_fp16_res: int = Field(4, ge=0, description="Blocks at the N highest resolutions (never below 8x8) compute in "
-                              "fp16 on CUDA; fp32 on CPU (upstream num_fp16_res).")
-    conv_clamp: float | None = Field(256, gt=0, description="Clamp convolution outputs to +-N (None: off; upstream "
-                                     "conv_clamp).")
-    mbstd_group_size: int = Field(4, ge=1, description="Minibatch-std group size, clamped to the batch per pass, which "
-                                  "it must divide (upstream epilogue_kwargs.mbstd_group_size; train.py --mbstd-group).")
-    mbstd_num_channels: int = Field(1, ge=0, description="Minibatch-std statistics appended (0: no minibatch std; "
-                                    "upstream epilogue_kwargs.mbstd_num_channels).")
-    cmap_dim: int | None = Field(None, ge=1, description="Label embedding size of a conditional D (default: the "
-                                 "channels at 4x4; upstream cmap_dim).")
-    freeze_layers: int = Field(0, ge=0, description="Freeze-D: the first N convolution layers (from the input side) "
-                               "are not trained (upstream block_kwargs.freeze_layers; train.py --freezed).")
+    cbase: int = Field(
+        32768, ge=1, description="Channel budget: a block at resolution r has min(cbase // r, cmax) channels "
+        "(upstream channel_base; train.py --cbase).")
+    cmax: int = Field(
+        512, ge=1, description="Maximum channels of a block (upstream channel_max; train.py --cmax).")
+    num_fp16_res: int = Field(
+        4, ge=0, description="Blocks at the N highest resolutions (never below 8x8) compute in fp16 on CUDA; "
+        "fp32 on CPU (upstream num_fp16_res).")
+    conv_clamp: float | None = Field(
+        256, gt=0, description="Clamp convolution outputs to +-N (None: off; upstream conv_clamp).")
+    mbstd_group_size: int = Field(
+        4, ge=1, description="Minibatch-std group size, clamped to the batch per pass, which it must divide "
+        "(upstream epilogue_kwargs.mbstd_group_size; train.py --mbstd-group).")
+    mbstd_num_channels: int = Field(
+        1, ge=0, description="Minibatch-std statistics appended (0: no minibatch std; upstream "
+        "epilogue_kwargs.mbstd_num_channels).")
+    cmap_dim: int | None = Field(
+        None, ge=1, description="Label embedding size of a conditional D (default: the channels at 4x4; "
+        "upstream cmap_dim).")
+    freeze_layers: int = Field(
+        0, ge=0, description="Freeze-D: the first N convolution layers (from the input side) are not trained "
+        "(upstream block_kwargs.freeze_layers; train.py --freezed).")
     map_depth: int = Field(8, ge=1, description="Layers of the label mapping of a conditional D (upstream "
                            "mapping_kwargs.num_layers).")
-    map_lr_multiplier: float = Field(0.01, gt=0, description="Learning-rate multiplier of the label mapping (upstream "
-                                     "mapping_kwargs.lr_multiplier).")
-    fp16_channels_last: bool = Field(False, description="channels_last layout for the fp16 blocks on CUDA (upstream "
-                                     "block_kwargs.fp16_channels_last).")
-    resample_filter: tuple[float, ...] = Field((1, 3, 3, 1), description="1-D taps of the FIR downsampling filter "
-                                               "(upstream block_kwargs.resample_filter).")
+    map_lr_multiplier: float = Field(
+        0.01, gt=0, description="Learning-rate multiplier of the label mapping (upstream "
+        "mapping_kwargs.lr_multiplier).")
+    fp16_channels_last: bool = Field(
+        False, description="channels_last layout for the fp16 blocks on CUDA (upstream "
+        "block_kwargs.fp16_channels_last).")
+    resample_filter: tuple[float, ...] = Field(
+        (1, 3, 3, 1), description="1-D taps of the FIR downsampling filter (upstream "
+        "block_kwargs.resample_filter).")
 
     _check = field_validator("resample_filter")(_check_filter)
 
@@ -106,12 +123,13 @@ class PathLengthConfig(ComponentConfig):
                              "--cfg stylegan2, 0 disables).")
     pl_batch_shrink: int = Field(2, ge=1, description="Compute the penalty on batch // N samples (upstream "
                                  "pl_batch_shrink).")
-    pl_decay: float = Field(0.01, gt=0, le=1, description="Decay of the running mean of path lengths (upstream "
-                            "pl_decay).")
+    pl_decay: float = Field(
+        0.01, gt=0, le=1, description="Decay of the running mean of path lengths (upstream pl_decay).")
     pl_no_weight_grad: bool = Field(True, description="Skip the convolution weight gradients of the inner "
                                     "gradient (upstream pl_no_weight_grad; True for --cfg stylegan2).")
-    interval: int | None = Field(4, ge=1, description="Lazy regularization interval (upstream G_reg_interval; "
-                                 "1 or None: every minibatch).")
+    interval: int | None = Field(
+        4, ge=1, description="Lazy regularization interval (upstream G_reg_interval; 1 or None: every "
+        "minibatch).")
 
 
 def check_path_length_run(run_config: Any, info: Any) -> list[str]:
@@ -124,7 +142,8 @@ def check_path_length_run(run_config: Any, info: Any) -> list[str]:
     term = run_config.regularizers.get("path_length")
     if term is not None and term.pl_no_weight_grad and getattr(G, "fused_modconv_default", None) is True:
         return [f"regularizers.path_length.pl_no_weight_grad=true with generator {G.name!r} "
-                "fused_modconv_default=true would drop the path-length gradient through the modulated weights; "
+                "fused_modconv_default=true would drop the path-length gradient through the modulated "
+                "weights; "
                 "set generator.fused_modconv_default='inference_only' (as --cfg stylegan2) or "
                 "regularizers.path_length.pl_no_weight_grad=false"]
     return []

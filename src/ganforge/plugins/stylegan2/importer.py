@@ -42,8 +42,8 @@ _SYNTHESIS = {"channel_base", "channel_max", "num_fp16_res", "architecture", "re
               "fp16_channels_last", "fused_modconv_default", "use_noise", "kernel_size", "activation"}
 _MAPPING = {"num_layers", "embed_features", "layer_features", "activation", "lr_multiplier", "w_avg_beta",
             "freeze_layers", "freeze_embed"}
-_D_TOP = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max", "num_fp16_res",
-          "conv_clamp", "cmap_dim", "block_kwargs", "mapping_kwargs", "epilogue_kwargs"}
+_D_TOP = {"c_dim", "img_resolution", "img_channels", "architecture", "channel_base", "channel_max",
+          "num_fp16_res", "conv_clamp", "cmap_dim", "block_kwargs", "mapping_kwargs", "epilogue_kwargs"}
 _D_BLOCK = {"activation", "resample_filter", "fp16_channels_last", "freeze_layers"}
 _D_EPILOGUE = {"mbstd_group_size", "mbstd_num_channels", "activation"}
 # Arguments accepted only at their default value (our config has no field for them): name -> allowed values.
@@ -71,7 +71,8 @@ def is_stylegan2_generator(record: PickledModule) -> bool:
 def is_stylegan2_discriminator(record: PickledModule) -> bool:
     """The StyleGAN2 ``Discriminator`` (also used by StyleGAN3 snapshots)."""
     epilogue = _child(record, "b4")
-    return record.class_name == "Discriminator" and epilogue is not None and epilogue.class_name == "DiscriminatorEpilogue"
+    return (record.class_name == "Discriminator" and epilogue is not None
+            and epilogue.class_name == "DiscriminatorEpilogue")
 
 
 def _fail(role: str, message: str) -> CheckpointError:
@@ -81,11 +82,13 @@ def _fail(role: str, message: str) -> CheckpointError:
 def _check_keys(role: str, what: str, kwargs: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
-        raise _fail(role, f"{what} has constructor arguments this importer does not know: {', '.join(unknown)} "
-                          f"(a modified network? supported: {', '.join(sorted(allowed))})")
+        raise _fail(role, f"{what} has constructor arguments this importer does not know: "
+                          f"{', '.join(unknown)} (a modified network? supported: "
+                          f"{', '.join(sorted(allowed))})")
 
 
-def _check_fixed(role: str, what: str, kwargs: dict[str, Any], rules: dict[str, tuple[Any, ...]] = _FIXED) -> None:
+def _check_fixed(role: str, what: str, kwargs: dict[str, Any],
+                 rules: dict[str, tuple[Any, ...]] = _FIXED) -> None:
     for key, value in kwargs.items():
         rule = rules.get(key)
         if rule is not None and value not in rule:
@@ -160,7 +163,8 @@ def _generator(record: PickledModule, role: str) -> tuple[StyleGAN2GeneratorConf
         "num_fp16_res": fp16 if fp16 is not None else (0 if ada_layout else 4),
         "conv_clamp": synthesis.get("conv_clamp", clamp_default),
         # SG2-ADA fuses the modulated convolutions in inference only (in fp32), which is 'inference_only'
-        "fused_modconv_default": synthesis.get("fused_modconv_default", "inference_only" if ada_layout else True),
+        "fused_modconv_default": synthesis.get("fused_modconv_default",
+                                               "inference_only" if ada_layout else True),
         "use_noise": synthesis.get("use_noise", True),
         "fp16_channels_last": synthesis.get("fp16_channels_last", False),
         "resample_filter": synthesis.get("resample_filter", (1, 3, 3, 1)),
@@ -168,7 +172,8 @@ def _generator(record: PickledModule, role: str) -> tuple[StyleGAN2GeneratorConf
     try:
         cfg = StyleGAN2GeneratorConfig(**values)
     except ValidationError as exc:
-        raise _fail(role, f"constructor arguments do not describe a valid StyleGAN2 generator: {_errors(exc)}") from None
+        raise _fail(role, f"constructor arguments do not describe a valid StyleGAN2 generator: "
+                          f"{_errors(exc)}") from None
     return cfg, info
 
 
@@ -191,13 +196,15 @@ def _discriminator(record: PickledModule, role: str) -> tuple[StyleGAN2Discrimin
                     label_dim=_int(role, kw, "c_dim", 0, 1 << 20, 0), name="imported")
     resolutions = [2 ** i for i in range(3, int(math.log2(res)) + 1)]
     fp16 = kw.get("num_fp16_res", _fp16_res_from_blocks(record, resolutions))
-    clamp = kw["conv_clamp"] if "conv_clamp" in kw else _recorded(_child(record, "b4", "conv"), "conv_clamp", 256)
+    clamp = kw.get("conv_clamp", _recorded(_child(record, "b4", "conv"), "conv_clamp", 256))
     mbstd = _child(record, "b4", "mbstd")
     values = {
         "architecture": kw.get("architecture", "resnet"), "cbase": kw.get("channel_base", 32768),
-        "cmax": kw.get("channel_max", 512), "num_fp16_res": fp16 if fp16 is not None else 4, "conv_clamp": clamp,
+        "cmax": kw.get("channel_max", 512), "num_fp16_res": fp16 if fp16 is not None else 4,
+        "conv_clamp": clamp,
         "mbstd_group_size": epilogue.get("mbstd_group_size", _recorded(mbstd, "group_size", 4)),
-        "mbstd_num_channels": epilogue.get("mbstd_num_channels", _recorded(mbstd, "num_channels", 1 if mbstd else 0)),
+        "mbstd_num_channels": epilogue.get("mbstd_num_channels",
+                                           _recorded(mbstd, "num_channels", 1 if mbstd else 0)),
         "cmap_dim": kw.get("cmap_dim"), "freeze_layers": block.get("freeze_layers", 0),
         "map_depth": mapping.get("num_layers", 8), "map_lr_multiplier": mapping.get("lr_multiplier", 0.01),
         "fp16_channels_last": block.get("fp16_channels_last", False),
@@ -218,7 +225,8 @@ def _errors(exc: ValidationError) -> str:
                      for e in exc.errors(include_url=False))
 
 
-def _check_structure(role: str, build: Any, cfg: Any, info: DataInfo, tensors: dict[str, torch.Tensor]) -> None:
+def _check_structure(role: str, build: Any, cfg: Any, info: DataInfo,
+                     tensors: dict[str, torch.Tensor]) -> None:
     """Compare names and shapes with a network built on the meta device (nothing allocated)."""
     with torch.device("meta"):
         skeleton = build(cfg, info)
@@ -231,7 +239,8 @@ def _check_structure(role: str, build: Any, cfg: Any, info: DataInfo, tensors: d
         parts = []
         for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
             if names:
-                parts.append(f"{label}: {', '.join(names[:6])}{' ...' if len(names) > 6 else ''} ({len(names)})")
+                more = " ..." if len(names) > 6 else ""
+                parts.append(f"{label}: {', '.join(names[:6])}{more} ({len(names)})")
         raise _fail(role, "the pickled tensors do not match the network its constructor arguments describe; "
                           + "; ".join(parts))
 

@@ -12,7 +12,11 @@ from ganforge.core.errors import ConfigError
 from ganforge.core.specs import DataInfo
 from ganforge.nn.stylegan2_discriminator import StyleGAN2Discriminator
 from ganforge.nn.stylegan2_generator import StyleGAN2Generator
-from ganforge.plugins.stylegan2.config import StyleGAN2DiscriminatorConfig, StyleGAN2GeneratorConfig, channel_problems
+from ganforge.plugins.stylegan2.config import (
+    StyleGAN2DiscriminatorConfig,
+    StyleGAN2GeneratorConfig,
+    channel_problems,
+)
 
 __all__ = ["build_generator", "build_discriminator", "generator_kwargs", "discriminator_kwargs"]
 
@@ -42,7 +46,8 @@ def discriminator_kwargs(cfg: StyleGAN2DiscriminatorConfig) -> dict[str, Any]:
         "block_kwargs": {"freeze_layers": cfg.freeze_layers, "fp16_channels_last": cfg.fp16_channels_last,
                          "resample_filter": list(cfg.resample_filter)},
         "mapping_kwargs": {"num_layers": cfg.map_depth, "lr_multiplier": cfg.map_lr_multiplier},
-        "epilogue_kwargs": {"mbstd_group_size": cfg.mbstd_group_size, "mbstd_num_channels": cfg.mbstd_num_channels},
+        "epilogue_kwargs": {"mbstd_group_size": cfg.mbstd_group_size,
+                            "mbstd_num_channels": cfg.mbstd_num_channels},
     }
 
 
@@ -50,13 +55,13 @@ def build_generator(cfg: StyleGAN2GeneratorConfig, info: DataInfo) -> StyleGAN2G
     """The generator for data of ``info.resolution`` x ``info.channels`` with ``info.label_dim`` classes."""
     for problem in channel_problems("generator", cfg, info.resolution):
         raise ConfigError(problem)
-    return StyleGAN2Generator(c_dim=info.label_dim, img_resolution=info.resolution, img_channels=info.channels,
-                              **generator_kwargs(cfg))
+    return StyleGAN2Generator(c_dim=info.label_dim, img_resolution=info.resolution,
+                              img_channels=info.channels, **generator_kwargs(cfg))
 
 
 def build_discriminator(cfg: StyleGAN2DiscriminatorConfig, info: DataInfo) -> StyleGAN2Discriminator:
     """The discriminator for data described by ``info``."""
     for problem in channel_problems("discriminator", cfg, info.resolution):
         raise ConfigError(problem)
-    return StyleGAN2Discriminator(c_dim=info.label_dim, img_resolution=info.resolution, img_channels=info.channels,
-                                  **discriminator_kwargs(cfg))
+    return StyleGAN2Discriminator(c_dim=info.label_dim, img_resolution=info.resolution,
+                                  img_channels=info.channels, **discriminator_kwargs(cfg))

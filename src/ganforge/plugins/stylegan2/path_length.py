@@ -76,4 +76,5 @@ class PathLengthTerm(LossTerm):
             self.pl_mean = torch.as_tensor(state["pl_mean"], dtype=torch.float32).detach().clone()
 
     def __repr__(self) -> str:
-        return f"PathLengthTerm(pl_weight={self.cfg.pl_weight}, interval={self.interval}, pl_mean={float(self.pl_mean):.4g})"
+        return (f"PathLengthTerm(pl_weight={self.cfg.pl_weight}, interval={self.interval}, "
+                f"pl_mean={float(self.pl_mean):.4g})")

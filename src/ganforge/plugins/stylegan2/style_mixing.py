@@ -26,19 +26,20 @@ __all__ = ["style_mix"]
 
 @torch.no_grad()
 def style_mix(G: torch.nn.Module, outdir: str | os.PathLike[str], row_seeds: Sequence[int],
-              col_seeds: Sequence[int], styles: Sequence[int], *, trunc: float = 1.0, noise_mode: str = "const",
-              class_idx: int | None = None, batch: int = 8, device: Any = "cpu",
+              col_seeds: Sequence[int], styles: Sequence[int], *, trunc: float = 1.0,
+              noise_mode: str = "const", class_idx: int | None = None, batch: int = 8, device: Any = "cpu",
               progress: Callable[[int, int], None] | None = None) -> Path:
     """Write the per-pair PNGs and ``grid.png`` to ``outdir``; returns the grid's path."""
     from ganforge.core.generate import make_labels
 
     if not (hasattr(G, "mapping") and hasattr(G, "synthesis")):
-        raise ConfigError(f"{type(G).__name__} has no mapping/synthesis networks; style mixing needs a style-based "
-                          "generator", "--network")
+        raise ConfigError(f"{type(G).__name__} has no mapping/synthesis networks; style mixing needs a "
+                          "style-based generator", "--network")
     num_ws = int(G.num_ws) if hasattr(G, "num_ws") else int(G.synthesis.num_ws)
     bad = [s for s in styles if not 0 <= s < num_ws]
     if bad:
-        raise ConfigError(f"style indices {bad} are out of range; this network has ws 0..{num_ws - 1}", "--styles")
+        raise ConfigError(f"style indices {bad} are out of range; this network has ws 0..{num_ws - 1}",
+                          "--styles")
     if trunc != 1 and getattr(G.mapping, "w_avg", None) is None:
         raise ConfigError("this network keeps no running mean of w; use --trunc 1", "--trunc")
     device = torch.device(device)

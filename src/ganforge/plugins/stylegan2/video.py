@@ -40,8 +40,8 @@ def keyframe_seeds(seeds: Sequence[int], grid: tuple[int, int], num_keyframes: i
     cells = gw * gh
     if num_keyframes is None:
         if len(seeds) % cells:
-            raise ConfigError(f"{len(seeds)} seeds cannot be split evenly over a {gw}x{gh} grid; give a multiple of "
-                              f"{cells} seeds or set --num-keyframes", "--seeds")
+            raise ConfigError(f"{len(seeds)} seeds cannot be split evenly over a {gw}x{gh} grid; give a "
+                              f"multiple of {cells} seeds or set --num-keyframes", "--seeds")
         num_keyframes = len(seeds) // cells
     if num_keyframes < 1:
         raise ConfigError("needs at least one keyframe per cell", "--num-keyframes")
@@ -51,8 +51,8 @@ def keyframe_seeds(seeds: Sequence[int], grid: tuple[int, int], num_keyframes: i
     return all_seeds.reshape(gh, gw, num_keyframes)
 
 
-def interpolator(keys: np.ndarray, kind: str = "cubic", loop: str = "wrap") -> tuple[Callable[[float], np.ndarray],
-                                                                                       float]:
+def interpolator(keys: np.ndarray, kind: str = "cubic",
+                 loop: str = "wrap") -> tuple[Callable[[float], np.ndarray], float]:
     """An interpolating function over keyframes ``keys [K, ...]`` and the length of its domain.
 
     The function takes a position in keyframe units: ``f(0) = keys[0]``, ``f(1) = keys[1]``, ...
@@ -81,7 +81,7 @@ def layout_grid(img: torch.Tensor, grid: tuple[int, int]) -> np.ndarray:
     """Images ``[gw*gh, C, H, W]`` float -> one uint8 frame ``[gh*H, gw*W, C]`` (row-major cells)."""
     gw, gh = grid
     u8 = to_uint8(img)  # [N, H, W, C]
-    n, h, w, c = u8.shape
+    _, h, w, c = u8.shape
     frame = u8.reshape(gh, gw, h, w, c).permute(0, 2, 1, 3, 4).reshape(gh * h, gw * w, c)
     frame = frame.numpy()
     return np.repeat(frame, 3, axis=2) if c == 1 else frame
@@ -147,8 +147,8 @@ def render_video(G: torch.nn.Module, output: str | os.PathLike[str], seeds: Sequ
     from ganforge.core.generate import make_labels
 
     if not (hasattr(G, "mapping") and hasattr(G, "synthesis")):
-        raise ConfigError(f"{type(G).__name__} has no mapping/synthesis networks; videos interpolate in W and need a "
-                          "style-based generator", "--network")
+        raise ConfigError(f"{type(G).__name__} has no mapping/synthesis networks; videos interpolate in W "
+                          "and need a style-based generator", "--network")
     if w_frames < 1:
         raise ConfigError("must be at least 1", "--w-frames")
     if noise_mode not in ("const", "random", "none"):
@@ -159,7 +159,8 @@ def render_video(G: torch.nn.Module, output: str | os.PathLike[str], seeds: Sequ
     flat = keys.reshape(-1)
     z = torch.from_numpy(np.stack([np.random.RandomState(int(s) % (1 << 32)).randn(G.z_dim) for s in flat]))
     c = make_labels(len(flat), G.c_dim, class_idx if G.c_dim else None)
-    ws = torch.cat([G.mapping(zz.to(device), cc.to(device), truncation_psi=trunc, truncation_cutoff=trunc_cutoff)
+    ws = torch.cat([G.mapping(zz.to(device), cc.to(device), truncation_psi=trunc,
+                              truncation_cutoff=trunc_cutoff)
                     for zz, cc in zip(z.split(batch), c.split(batch), strict=True)])
     ws = ws.reshape(gh, gw, keys.shape[2], *ws.shape[1:]).cpu().numpy().astype(np.float64)
     cells = [interpolator(ws[y, x], kind, loop) for y in range(gh) for x in range(gw)]
@@ -169,8 +170,10 @@ def render_video(G: torch.nn.Module, output: str | os.PathLike[str], seeds: Sequ
     try:
         for frame_idx in range(num_frames):
             t = frame_idx / w_frames
-            frame_ws = torch.from_numpy(np.stack([f(min(t, span)) for f, span in cells])).to(device, torch.float32)
-            img = torch.cat([G.synthesis(w, noise_mode=noise_mode).float().cpu() for w in frame_ws.split(batch)])
+            frame_ws = torch.from_numpy(np.stack([f(min(t, span)) for f, span in cells]))
+            frame_ws = frame_ws.to(device, torch.float32)
+            img = torch.cat([G.synthesis(w, noise_mode=noise_mode).float().cpu()
+                             for w in frame_ws.split(batch)])
             writer.append_data(layout_grid(img, grid))
             if progress is not None:
                 progress(frame_idx + 1, num_frames)
