@@ -307,3 +307,18 @@ def test_bad_inputs_are_clear():
     G = make_G(res=8)
     with pytest.raises(ValueError, match="ws must be"):
         G.synthesis(torch.randn(2, 3, 16))
+
+
+@pytest.mark.gpu
+def test_fp16_blocks_on_cuda_stay_close_to_fp32():
+    G = randomize(make_G(res=32, cbase=1024, cmax=64, num_fp16_res=2)).eval().cuda()
+    D = randomize(make_D(res=32, cbase=1024, cmax=64, num_fp16_res=2)).cuda()
+    z = torch.randn(4, 16, device="cuda")
+    img16 = G(z, None, noise_mode="const")
+    img32 = G(z, None, noise_mode="const", force_fp32=True)
+    assert img16.dtype == torch.float32 and G.synthesis.b32.use_fp16 and not G.synthesis.b8.use_fp16
+    assert (img16 - img32).abs().max() < 0.05 * img32.abs().max()
+    assert torch.allclose(D(img32, None), D(img32, None, force_fp32=True), rtol=0.05, atol=0.05)
+    G.train()  # unfused modulated convolutions in fp16, as in training
+    G(z, None, noise_mode="const").square().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in G.parameters() if p.grad is not None)
