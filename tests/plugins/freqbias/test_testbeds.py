@@ -205,6 +205,11 @@ def test_discriminator_testbed_runs_any_discriminator(tmp_path, toy_plugins, thi
     assert {"loss_d", "loss_g", "reg"} <= set(rows[1])
     out = evaluate_run(result.run_dir, psnr=True, spectrum_error_evolution=True)
     assert out.psnr == pytest.approx([r["psnr"] for r in rows if r["kind"] == "eval"][-1], rel=1e-6)
+    if mode == "native":  # the direct generator is a conditional network for gan spectrum calc too
+        from ganforge.plugins.freqbias.avg_spectra import iter_images
+
+        batch = next(iter_images(result.run_dir / "model.pt", num=4, batch=4))
+        assert batch.shape == (4, 3, 8, 8) and batch.dtype == torch.uint8
 
 
 def test_direct_generator_moves_towards_the_data(tmp_path, toy_plugins):

@@ -118,16 +118,18 @@ def plot_image_evolution(rows: Sequence[tuple[str, np.ndarray]], path: str | os.
     Args:
         rows: ``(label, uint8 [H, W, 3] image strip)`` per row, all the same width.
     """
-    height = sum(img.shape[0] for _, img in rows)
-    width = rows[0][1].shape[1]
-    fig = new_figure(figsize=(min(2 + width / 40, 16), min(0.5 + height / 40, 24)))
+    height, width = rows[0][1].shape[:2]
+    strip_w = min(width / 40, 14.0)  # inches
+    row_h, gap, margin, top = strip_w * height / width, 0.06, 1.2, (0.4 if title else 0.05)
+    fig_w, fig_h = margin + strip_w + 0.05, len(rows) * (row_h + gap) + top
+    fig = new_figure(figsize=(fig_w, fig_h))
     for i, (label, strip) in enumerate(rows):
-        ax = fig.add_subplot(len(rows), 1, i + 1)
-        ax.imshow(strip, interpolation="nearest")
+        bottom = fig_h - top - (i + 1) * (row_h + gap) + gap
+        ax = fig.add_axes((margin / fig_w, bottom / fig_h, strip_w / fig_w, row_h / fig_h))
+        ax.imshow(strip, interpolation="nearest", aspect="auto")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
     if title:
-        fig.suptitle(title)
-    fig.subplots_adjust(hspace=0.05)
+        fig.suptitle(title, y=1 - 0.05 / fig_h, va="top")
     save_figure(fig, path)
