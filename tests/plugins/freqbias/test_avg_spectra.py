@@ -71,7 +71,8 @@ def test_sinusoid_peak_where_expected(tmp_path, trial):
     source = _save(tmp_path / "wave.png", np.repeat(img[:, :, None], 3, axis=2))
     spectrum, size = load_spectrum(calc_spectrum(source, tmp_path / "wave.npz", mean=127.5, std=70, interp=4))
     peak = np.unravel_index(np.argmax(spectrum), spectrum.shape)
-    assert peak[0] == 0 and peak[1] in (k * 4, spectrum.shape[1] - k * 4)  # horizontal frequency k, x4 padding
+    # horizontal frequency k; x4 zero padding
+    assert peak[0] == 0 and peak[1] in (k * 4, spectrum.shape[1] - k * 4)
     hmap, freqs = heatmap_db(spectrum, size)
     assert hmap.shape == (4 * n + 1, 4 * n + 1) and freqs[0] == -16 and freqs[-1] == 16
     row, col = np.unravel_index(np.argmax(hmap), hmap.shape)

@@ -45,7 +45,8 @@ def test_photos_from_a_file_and_a_folder(tmp_path):
     ds = PhotosDataset(PhotosConfig(path=str(tmp_path), resolution=16))
     assert len(ds) == 2 and ds.image_shape == [3, 16, 16]
     single = PhotosDataset(PhotosConfig(path=str(tmp_path / "im1.png"), resolution=30))
-    expected = np.asarray(Image.open(tmp_path / "im1.png"))[10:40].transpose(2, 0, 1)  # centre crop, no resize
+    # centre crop, no resize
+    expected = np.asarray(Image.open(tmp_path / "im1.png"))[10:40].transpose(2, 0, 1)
     np.testing.assert_array_equal(single[0][0], expected)
     with pytest.raises(DataError, match="no such file"):
         PhotosDataset(PhotosConfig(path=str(tmp_path / "missing.png")))
@@ -84,7 +85,8 @@ def test_resize_square_centre_crops_then_resizes():
 
 
 def test_testbed_image_set_subset_resolution_and_range():
-    config, _ = resolve_testbed_config("generator", sets=["dataset=photos", "data.subset=2", "data.resolution=16"])
+    config, _ = resolve_testbed_config("generator",
+                                       sets=["dataset=photos", "data.subset=2", "data.resolution=16"])
     assert config.dataset.resolution == 16  # passed on to a dataset that has the option
     data = load_testbed_data(config)
     assert data.images.shape == (2, 3, 16, 16) and data.info.resolution == 16 and data.info.label_dim == 0

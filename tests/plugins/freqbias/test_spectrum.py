@@ -69,7 +69,8 @@ def test_nyquist_is_duplicated_not_averaged_with_dc():
     torch.testing.assert_close(corners, torch.full((4,), float(n * n) ** 2, dtype=corners.dtype))
     assert power.sum() == pytest.approx(4 * (n * n) ** 2)  # nothing anywhere else, DC included
     spec = reduced_spectrum(checker[None])[0]
-    assert spec[0] == 0 and spec[:-1].abs().max() == 0 and spec[-1] > 0  # only the last ring (radius N/sqrt 2)
+    # only the last ring (radius N / sqrt 2) holds power
+    assert spec[0] == 0 and spec[:-1].abs().max() == 0 and spec[-1] > 0
 
 
 def test_dc_bin_is_the_squared_sum():

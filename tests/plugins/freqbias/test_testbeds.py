@@ -94,8 +94,8 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
-FAST = ["data.resolution=8", "data.subset=3", "dataset=photos", "training.progress=false", "training.threads=1",
-        "training.print_every=2"]
+FAST = ["data.resolution=8", "data.subset=3", "dataset=photos", "training.progress=false",
+        "training.threads=1", "training.print_every=2"]
 
 
 def gen_config(name, *sets, iterations=6, eval_every=3):
@@ -150,7 +150,8 @@ def test_generator_testbed_runs_any_generator(tmp_path, toy_plugins, third_party
                                             "spectrum_error_evolution.png"}
     assert all(p.stat().st_size > 2000 for p in out.figures)
     err = np.load(run_dir / "eval" / "spectrum_error_evolution.npz")
-    assert list(err["iterations"]) == [0, 10, 20, 30] and err["error"].shape == (4, 5)  # 8x8: 6 bins, DC dropped
+    # 8x8 images: 6 bins, DC dropped
+    assert list(err["iterations"]) == [0, 10, 20, 30] and err["error"].shape == (4, 5)
     assert np.abs(err["error"]).max() <= 1
     # model.pt loads as a network anywhere a network is accepted
     G = load_network(run_dir / "model.pt")
@@ -169,7 +170,8 @@ def test_generator_testbed_spectrum_loss_and_highpass(tmp_path, toy_plugins):
 
 def test_generator_testbed_resumes_exactly(tmp_path, toy_plugins):
     full = train_generator_testbed(gen_config("toy", iterations=8, eval_every=4), tmp_path / "full")
-    train_generator_testbed(gen_config("toy", "training.save_every=2", iterations=5, eval_every=4), tmp_path / "part")
+    part = gen_config("toy", "training.save_every=2", iterations=5, eval_every=4)
+    train_generator_testbed(part, tmp_path / "part")
     resumed = train_generator_testbed(gen_config("toy", "training.save_every=2", iterations=8, eval_every=4),
                                       tmp_path / "part")
     assert resumed.iterations == 8
@@ -254,12 +256,13 @@ def test_config_errors_name_the_field():
 
 
 def test_cli_testbeds_and_eval(tmp_path, cli, toy_plugins, third_party):
-    common = ["--data", "photos", "--resolution", "8", "--subset", "2", "--iterations", "2", "--eval-every", "1",
-              "--threads", "1", "--outdir", str(tmp_path)]
+    common = ["--data", "photos", "--resolution", "8", "--subset", "2", "--iterations", "2", "--eval-every",
+              "1", "--threads", "1", "--outdir", str(tmp_path)]
     result = cli(["testbed", "generator", "-G", "tp-upconv", *common, "--loss", "mse=1,spectrum=0.1"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "tp-upconv-photos"
-    assert json.loads((run / "config.json").read_text())["training"]["losses"] == {"mse": 1.0, "spectrum": 0.1}
+    losses = json.loads((run / "config.json").read_text())["training"]["losses"]
+    assert losses == {"mse": 1.0, "spectrum": 0.1}
     result = cli(["testbed", "eval", str(run)])
     assert result.exit_code == 0, result.output
     assert "Average PSNR" in result.output and len(list((run / "eval").glob("*.png"))) == 3
@@ -270,7 +273,8 @@ def test_cli_testbeds_and_eval(tmp_path, cli, toy_plugins, third_party):
 
 def test_cli_user_errors_are_one_line(tmp_path, cli):
     result = cli(["testbed", "generator", "--set", "training.lrr=1", "--outdir", str(tmp_path)])
-    assert result.exit_code == 2 and "unknown option 'lrr'" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 2 and "unknown option 'lrr'" in result.output
+    assert "Traceback" not in result.output
     result = cli(["testbed", "discriminator", "--data", "no/such/thing", "--outdir", str(tmp_path)])
     assert result.exit_code == 2 and "neither an existing file" in result.output
     result = cli(["testbed", "eval", str(tmp_path)])

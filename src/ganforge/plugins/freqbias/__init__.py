@@ -28,7 +28,8 @@ def _handles_path(path: str) -> bool:
 @hookimpl
 def ganforge_register_datasets() -> list[DatasetSpec]:
     return [DatasetSpec(name="photos", factory=_photos, config=PhotosConfig, handles_path=_handles_path,
-                        summary="Built-in CC0/public-domain photos, the paper's baboon photo, or your image files.",
+                        summary="Built-in CC0/public-domain photos, the paper's baboon photo, or your image "
+                                "files.",
                         paper="Schwarz et al., On the Frequency Bias of Generative Models, NeurIPS 2021")]
 
 

@@ -35,16 +35,17 @@ from ganforge.core.checkpoint import atomic_save, versions
 from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.core.images import grid_to_uint8, save_png, tile
 
-__all__ = ["torch_threads", "TESTBED_FORMAT", "MODEL_FILE", "RESUMABLE_KEYS", "select_device", "prepare_run_dir", "read_model",
-           "write_model", "StatsFile", "EvalLogger", "progress_bar", "batch_indices", "total_iterations",
-           "MAX_SAMPLES", "load_spectrum_log", "run_dir_of"]
+__all__ = ["torch_threads", "TESTBED_FORMAT", "MODEL_FILE", "RESUMABLE_KEYS", "select_device",
+           "prepare_run_dir", "read_model", "write_model", "StatsFile", "EvalLogger", "progress_bar",
+           "batch_indices", "total_iterations", "MAX_SAMPLES", "load_spectrum_log", "run_dir_of"]
 
 TESTBED_FORMAT = "ganforge-freqbias-testbed"
 FORMAT_VERSION = 1
 MODEL_FILE = "model.pt"
 MAX_SAMPLES = 8
 #: Training options that may change when a run is resumed (to extend it, or on another device).
-RESUMABLE_KEYS = ("iterations", "epochs", "device", "progress", "threads", "print_every", "eval_every", "save_every")
+RESUMABLE_KEYS = ("iterations", "epochs", "device", "progress", "threads", "print_every", "eval_every",
+                  "save_every")
 
 
 @contextmanager
@@ -78,7 +79,8 @@ def total_iterations(training: Any, num_images: int) -> int:
 
 def batch_indices(it: int, num_images: int, batch_size: int, seed: int) -> torch.Tensor:
     """Image indices of update ``it`` (1-based): epochs are seeded permutations cut into batches (the last
-    one of an epoch may be smaller), a pure function of ``(it, seed)`` so a resumed run sees the same order."""
+    one of an epoch may be smaller), a pure function of ``(it, seed)``, so a resumed run sees the same
+    order."""
     batch = min(batch_size, num_images)
     per_epoch = -(-num_images // batch)
     epoch, k = divmod(it - 1, per_epoch)
@@ -112,16 +114,18 @@ def run_dir_of(path: str | os.PathLike[str]) -> Path:
 
 
 def prepare_run_dir(run_dir: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    """Create ``run_dir`` or, when it holds a ``model.pt`` of the same configuration, return that for resuming."""
+    """Create ``run_dir``; when it holds a ``model.pt`` of the same configuration, return that (resume)."""
     model = run_dir / MODEL_FILE
     if model.is_file():
         data = read_model(model)
         if data.get("testbed") != config["testbed"]:
-            raise ConfigError(f"{run_dir} holds a {data.get('testbed')} testbed run; choose another --name", "--name")
+            raise ConfigError(f"{run_dir} holds a {data.get('testbed')} testbed run; choose another --name",
+                              "--name")
         differ = _diff_keys(_comparable(data["config"]), _comparable(config))
         if differ:
-            raise ConfigError(f"{run_dir} holds a run with another configuration (differs in: {', '.join(differ)}); "
-                              f"choose another --name or --outdir, or delete that folder", "--name")
+            raise ConfigError(f"{run_dir} holds a run with another configuration (differs in: "
+                              f"{', '.join(differ)}); choose another --name or --outdir, or delete that "
+                              "folder", "--name")
         return data
     for sub in ("logs", "imgs", "plots"):
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -238,14 +242,22 @@ class EvalLogger:
 def progress_bar(total: int, start: int, enabled: bool, description: str) -> Iterator[Any]:
     """A rich progress bar (terminals only, low refresh rate); yields ``update(it, text)``."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(highlight=False)
     if not (enabled and console.is_terminal and sys.stdout.isatty()):
         yield lambda it, text="": None
         return
-    columns = (TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn())
+    columns = (TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TextColumn("left"),
+               TimeRemainingColumn())
     with Progress(*columns, console=console, refresh_per_second=2) as progress:
         task = progress.add_task(description, total=total, completed=start, info="")
 

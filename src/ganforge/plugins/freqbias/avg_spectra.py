@@ -26,15 +26,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from ganforge.core.errors import ConfigError, DataError
 
-__all__ = ["NETWORK_SUFFIXES", "DEFAULT_NETWORK_NUM", "is_network", "iter_images", "image_stats", "kaiser_window",
-           "calc_spectrum", "load_spectrum", "heatmap_db", "plot_heatmap", "plot_slices"]
+__all__ = ["NETWORK_SUFFIXES", "DEFAULT_NETWORK_NUM", "is_network", "iter_images", "image_stats",
+           "kaiser_window", "calc_spectrum", "load_spectrum", "heatmap_db", "plot_heatmap", "plot_slices"]
 
 NETWORK_SUFFIXES = (".pt", ".pth", ".pkl")
 #: Images drawn from a network when ``num`` is not given.
@@ -53,7 +52,8 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _network_images(path: str, num: int, seed: int, batch: int, device: torch.device) -> Iterator[torch.Tensor]:
+def _network_images(path: str, num: int, seed: int, batch: int,
+                    device: torch.device) -> Iterator[torch.Tensor]:
     from ganforge.core.checkpoint import load_network
     from ganforge.core.images import to_uint8
     from ganforge.core.loss import call_with_supported
@@ -99,7 +99,8 @@ def _data_images(source: str, num: int | None, seed: int, batch: int) -> Iterato
         if len(indices) == 0:
             raise DataError("holds no images", str(source))
         for start in range(0, len(indices), batch):
-            yield torch.from_numpy(np.stack([np.asarray(dataset[int(i)][0]) for i in indices[start:start + batch]]))
+            chunk = indices[start:start + batch]
+            yield torch.from_numpy(np.stack([np.asarray(dataset[int(i)][0]) for i in chunk]))
     finally:
         close = getattr(dataset, "close", None)
         if callable(close):
@@ -122,7 +123,8 @@ def image_stats(source: str | os.PathLike[str], num: int | None = None, seed: in
     moments = torch.zeros(3, dtype=torch.float64)
     for images in iter_images(source, num, seed, batch, device):
         x = images.to(torch.float64)
-        moments += torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64), x.sum(), x.square().sum()])
+        moments += torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64), x.sum(),
+                                x.square().sum()])
     count, total, squares = moments.tolist()
     mean = total / count
     return mean, float(np.sqrt(max(squares / count - mean * mean, 0.0)))
@@ -157,7 +159,8 @@ def calc_spectrum(source: str | os.PathLike[str], dest: str | os.PathLike[str], 
             if window is None:
                 size = int(images.shape[-1])
                 if images.shape[-2] != size:
-                    raise DataError(f"images are {images.shape[-1]}x{images.shape[-2]}, not square", str(source))
+                    raise DataError(f"images are {images.shape[-1]}x{images.shape[-2]}, not square",
+                                    str(source))
                 window = kaiser_window(size, beta).to(dev)
                 spectrum = torch.zeros(size * interp, size * interp, dtype=torch.float64, device=dev)
             x = (images.to(dev, torch.float64) - mean) / std * window  # [B, C, H, W]
@@ -192,7 +195,8 @@ def heatmap_db(spectrum: np.ndarray, image_size: int, smooth: float = 0.0) -> tu
     if smooth > 0:
         import scipy.ndimage
 
-        hmap = scipy.ndimage.gaussian_filter(hmap, sigma=spectrum.shape[0] / image_size * smooth, mode="nearest")
+        sigma = spectrum.shape[0] / image_size * smooth
+        hmap = scipy.ndimage.gaussian_filter(hmap, sigma=sigma, mode="nearest")
     freqs = np.linspace(-0.5, 0.5, num=hmap.shape[0], endpoint=True) * image_size
     return hmap, freqs
 
@@ -232,8 +236,9 @@ def plot_slices(npzs: Sequence[str | os.PathLike[str]], save: str | os.PathLike[
     for npz in npzs:
         spectrum, size = load_spectrum(npz)
         if shape is not None and (spectrum.shape, size) != shape:
-            raise DataError(f"has a {spectrum.shape[0]}x{spectrum.shape[1]} spectrum of {size}px images; all inputs "
-                            f"must share the first one's ({shape[0][0]}x{shape[0][1]}, {shape[1]}px)", str(npz))
+            raise DataError(f"has a {spectrum.shape[0]}x{spectrum.shape[1]} spectrum of {size}px images; "
+                            f"all inputs must share the first one's ({shape[0][0]}x{shape[0][1]}, "
+                            f"{shape[1]}px)", str(npz))
         shape = (spectrum.shape, size)
         hmap, freqs = heatmap_db(spectrum, size, smooth)
         centre = hmap.shape[0] // 2

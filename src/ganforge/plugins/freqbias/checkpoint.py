@@ -58,12 +58,14 @@ def build_from_model(data: dict[str, Any], registry: Any = None, path: str = "")
         nets = {"G": DirectGenerator(num, info.channels, info.resolution),
                 "G_ema": DirectGenerator(num, info.channels, info.resolution),
                 "D": build_discriminator(config, info, num, registry)}
-        bundle.info = DataInfo(info.resolution, info.channels, num, info.name)  # the direct generator's labels
+        # the direct generator's labels are the image indices
+        bundle.info = DataInfo(info.resolution, info.channels, num, info.name)
     for name, net in nets.items():
         try:
             net.load_state_dict(data["networks"][name], strict=True)
         except (KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"weights of {name} do not fit the saved configuration: {exc}", path) from None
+            raise CheckpointError(f"weights of {name} do not fit the saved configuration: {exc}",
+                                  path) from None
         setattr(bundle, name, net.eval().requires_grad_(False))
     return bundle
 

@@ -27,7 +27,14 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
-from ganforge.core.config import ComponentConfig, deep_merge, get_dotted, load_config_file, parse_set, set_dotted
+from ganforge.core.config import (
+    ComponentConfig,
+    deep_merge,
+    get_dotted,
+    load_config_file,
+    parse_set,
+    set_dotted,
+)
 from ganforge.core.errors import ConfigError, close_matches
 
 __all__ = ["DataOptions", "GeneratorTraining", "DiscriminatorTraining", "DiscriminatorModel", "TestbedConfig",
@@ -63,29 +70,37 @@ class _Strict(BaseModel):
 class DataOptions(_Strict):
     """How the dataset's images become the testbed's fixed image set."""
 
-    resolution: int | None = Field(64, ge=4, description="Centre-crop to a square and LANCZOS-resize every image "
-                                   "to this size (None: keep the dataset's resolution).")
-    subset: int | None = Field(None, ge=1, description="Keep only the first N images (the paper: 10 on the toyset).")
-    highpass: bool = Field(False, description="Apply the 2x2 high-pass filter [[1,-1],[-1,1]] (reflect padding) to "
-                           "the images in [-1, 1], as upstream's HighPass transform (baboon_high).")
+    resolution: int | None = Field(64, ge=4, description="Centre-crop to a square and LANCZOS-resize every "
+                                                         "image to this size (None: keep the dataset's "
+                                                         "resolution).")
+    subset: int | None = Field(None, ge=1, description="Keep only the first N images (the paper: 10 on the "
+                                                       "toyset).")
+    highpass: bool = Field(False, description="Apply the 2x2 high-pass filter [[1,-1],[-1,1]] (reflect "
+                                              "padding) to the images in [-1, 1], as upstream's HighPass "
+                                              "transform (baboon_high).")
 
 
 class _TrainingCommon(_Strict):
     batch_size: int = Field(10, ge=1, description="Images per iteration (capped at the number of images).")
     epochs: int = Field(10000, ge=1, description="Training length in epochs (passes over the image set) when "
                         "iterations is not set: iterations = epochs * ceil(images / batch_size).")
-    iterations: int | None = Field(None, ge=0, description="Training length in iterations (overrides epochs).")
+    iterations: int | None = Field(None, ge=0, description="Training length in iterations (overrides "
+                                                           "epochs).")
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas.")
     eps: float = Field(1e-8, gt=0, description="Adam epsilon.")
     eval_every: int = Field(100, ge=1, description="Log spectrum statistics, PSNR and a sample grid every N "
                             "iterations (and at iteration 0, before any update).")
-    print_every: int = Field(100, ge=1, description="Write a line of losses to stats.jsonl every N iterations.")
-    save_every: int = Field(1000, ge=1, description="Rewrite the resumable model.pt every N iterations (and at the end).")
+    print_every: int = Field(100, ge=1, description="Write a line of losses to stats.jsonl every N "
+                                                    "iterations.")
+    save_every: int = Field(1000, ge=1, description="Rewrite the resumable model.pt every N iterations (and "
+                                                    "at the end).")
     seed: int = Field(0, description="Seed of the initialisation, the fixed latents and the batch order.")
-    device: str = Field("auto", description="'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or 'cuda:N'.")
+    device: str = Field("auto", description="'auto' (CUDA if available, else CPU), 'cpu', 'cuda' or "
+                                            "'cuda:N'.")
     progress: bool = Field(True, description="Show a live progress bar on a terminal.")
-    threads: int | None = Field(None, ge=1, description="CPU threads torch may use (None: torch's default). On a "
-                                "busy or small machine 1 thread is often several times faster than contended ones.")
+    threads: int | None = Field(None, ge=1, description="CPU threads torch may use (None: torch's default). "
+                                                        "On a busy or small machine 1 thread is often "
+                                                        "several times faster than contended ones.")
 
     @field_validator("device")
     @classmethod
@@ -103,8 +118,9 @@ class GeneratorTraining(_TrainingCommon):
         default_factory=lambda: {"mse": 1.0},
         description="Regression loss as weights of terms: 'mse' (pixel MSE) and 'spectrum' (MSE between "
                     "log(1 + reduced spectrum) of prediction and target); e.g. {mse: 1, spectrum: 0.1}.")
-    noise_mode: Literal["const", "random", "none"] = Field("const", description="Noise mode passed to generators "
-                                                           "that take one (per-pixel noise of StyleGAN-like networks).")
+    noise_mode: Literal["const", "random", "none"] = Field(
+        "const", description="Noise mode passed to generators that take one (per-pixel noise of "
+                             "StyleGAN-like networks).")
 
     @field_validator("losses")
     @classmethod
@@ -117,10 +133,12 @@ class GeneratorTraining(_TrainingCommon):
 class DiscriminatorTraining(_TrainingCommon):
     """Options of the discriminator testbed (``configs/discriminator_testbed/default.yaml``)."""
 
-    lr_g: float = Field(0.01, gt=0, description="Adam learning rate of the direct generator (the image tensor).")
+    lr_g: float = Field(0.01, gt=0, description="Adam learning rate of the direct generator (the image "
+                                                "tensor).")
     lr_d: float = Field(0.001, gt=0, description="Adam learning rate of the discriminator.")
-    reg_param: float = Field(10.0, ge=0, description="Weight of the R1 penalty on real images: reg_param * mean "
-                             "over the batch of the summed squared gradients (no 1/2).")
+    reg_param: float = Field(10.0, ge=0, description="Weight of the R1 penalty on real images: reg_param * "
+                                                     "mean over the batch of the summed squared gradients "
+                                                     "(no 1/2).")
     model_average_beta: float = Field(0.999, ge=0, lt=1, description="EMA decay of the evaluated copy of the "
                                       "direct generator.")
 
@@ -128,15 +146,18 @@ class DiscriminatorTraining(_TrainingCommon):
 class DiscriminatorModel(_Strict):
     """What the discriminator testbed adds around the discriminator."""
 
-    spectrum_disc: bool = Field(False, description="Add the spectrum discriminator: an MLP on log(1 + reduced "
-                                "spectrum) whose per-image logits join the image discriminator's.")
-    spectrum_disc_hidden: int = Field(0, ge=0, description="Extra hidden layers of the spectrum discriminator "
-                                      "(0 = upstream: Linear(L, L), LeakyReLU(0.2), Linear(L, images)).")
+    spectrum_disc: bool = Field(False, description="Add the spectrum discriminator: an MLP on log(1 + "
+                                                   "reduced spectrum) whose per-image logits join the image "
+                                                   "discriminator's.")
+    spectrum_disc_hidden: int = Field(0, ge=0, description="Extra hidden layers of the spectrum "
+                                                           "discriminator (0 = upstream: Linear(L, L), "
+                                                           "LeakyReLU(0.2), Linear(L, images)).")
     conditioning: Literal["auto", "native", "input", "logit"] = Field(
-        "auto", description="How the discriminator learns which image it judges. native: its own conditioning, "
-        "c = one-hot image index (label_dim = images); input: the one-hot index as constant extra input channels; "
-        "logit: a learned per-image scale and offset of its logits. auto: native for conditional "
-        "discriminators, else input when the discriminator accepts any number of channels, else logit.")
+        "auto", description="How the discriminator learns which image it judges. native: its own "
+                            "conditioning, c = one-hot image index (label_dim = images); input: the one-hot "
+                            "index as constant extra input channels; logit: a learned per-image scale and "
+                            "offset of its logits. auto: native for conditional discriminators, else input "
+                            "when the discriminator accepts any number of channels, else logit.")
 
 
 class TestbedConfig(_Strict):
@@ -144,7 +165,8 @@ class TestbedConfig(_Strict):
 
     testbed: Literal["generator", "discriminator"] = Field(description="Which testbed this run is.")
     dataset: Any = Field(description="The dataset (any registered dataset and its options).")
-    data: DataOptions = Field(default_factory=DataOptions, description="Resolution, subset and high-pass filter.")
+    data: DataOptions = Field(default_factory=DataOptions, description="Resolution, subset and high-pass "
+                                                                       "filter.")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -182,7 +204,8 @@ def testbed_model(testbed: str, registry: Any) -> type[TestbedConfig]:
         else:
             fields["training"] = (DiscriminatorTraining, Field(default_factory=DiscriminatorTraining))
             fields["model"] = (DiscriminatorModel, Field(default_factory=DiscriminatorModel))
-        cache[testbed] = create_model(f"{testbed.capitalize()}TestbedConfig", __base__=TestbedConfig, **fields)
+        name = f"{testbed.capitalize()}TestbedConfig"
+        cache[testbed] = create_model(name, __base__=TestbedConfig, **fields)
     return cache[testbed]
 
 
@@ -204,8 +227,10 @@ def _flat_keys(data: Mapping[str, Any], prefix: str = "") -> set[str]:
 
 def resolve_testbed_config(testbed: str, file: str | Path | Mapping[str, Any] | None = None, *,
                            overrides: Mapping[str, Any] | None = None, sets: Iterable[str] = (),
-                           registry: Any = None, paper_defaults: bool = True) -> tuple[TestbedConfig, list[str]]:
-    """Resolve a testbed configuration from its layers: defaults < paper model defaults < file < flags < ``--set``.
+                           registry: Any = None,
+                           paper_defaults: bool = True) -> tuple[TestbedConfig, list[str]]:
+    """Resolve a testbed configuration from its layers: defaults < the paper's model defaults < file <
+    flags < ``--set``.
 
     Args:
         testbed: ``"generator"`` or ``"discriminator"``.
@@ -233,7 +258,8 @@ def resolve_testbed_config(testbed: str, file: str | Path | Mapping[str, Any] | 
     if file is not None:
         user = copy.deepcopy(dict(file)) if isinstance(file, Mapping) else load_config_file(file)
     if user.get("testbed", testbed) != testbed:
-        raise ConfigError(f"the file describes a {user['testbed']} testbed, not a {testbed} testbed", "testbed")
+        raise ConfigError(f"the file describes a {user['testbed']} testbed, not a {testbed} testbed",
+                          "testbed")
     user = _normalise(user)
     flags: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
@@ -282,7 +308,8 @@ def _section_model(model: type[BaseModel], data: Mapping[str, Any], section: str
     return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
 
 
-def _format_error(exc: ValidationError, data: Mapping[str, Any], model: type[BaseModel], registry: Any) -> str:
+def _format_error(exc: ValidationError, data: Mapping[str, Any], model: type[BaseModel],
+                  registry: Any) -> str:
     """``<field path>: <problem>`` lines; an unknown key lists the valid options of its section."""
     lines = []
     for err in exc.errors(include_url=False):
@@ -292,8 +319,10 @@ def _format_error(exc: ValidationError, data: Mapping[str, Any], model: type[Bas
             del loc[1]  # the union tag pydantic inserts
         path = ".".join(loc)
         if err["type"] == "extra_forbidden":
-            parent = _section_model(model, data, loc[0], registry) if len(loc) == 2 else (model if len(loc) == 1
-                                                                                          else None)
+            if len(loc) == 2:
+                parent = _section_model(model, data, loc[0], registry)
+            else:
+                parent = model if len(loc) == 1 else None
             known = sorted(parent.model_fields) if parent is not None else []
             hint = close_matches(loc[-1], known, n=1)
             msg = f"unknown option {loc[-1]!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
@@ -320,14 +349,16 @@ class PhotosConfig(ComponentConfig):
 
     name: Literal["photos"] = "photos"
     path: str | None = Field(None, description="None: the built-in photos (128x128 copies). 'baboon': the "
-                             "frequency-bias paper's mandrill photo, from GANFORGE_BABOON or <cache>/data/baboon.jpg "
-                             "(see docs/freqbias.md). Else an image file, or a folder whose image files (not "
-                             "recursive, sorted by name) are used.")
-    names: list[str] | None = Field(None, description=f"Built-in photos to use, in this order (default: all of "
-                                    f"{', '.join(PHOTOS)}).")
+                                               "frequency-bias paper's mandrill photo, from GANFORGE_BABOON "
+                                               "or <cache>/data/baboon.jpg (see docs/freqbias.md). Else an "
+                                               "image file, or a folder whose image files (not recursive, "
+                                               "sorted by name) are used.")
+    names: list[str] | None = Field(None, description="Built-in photos to use, in this order (default: all "
+                                                      f"of {', '.join(PHOTOS)}).")
     resolution: int | None = Field(64, ge=4, le=4096, description="Centre-crop every image to a square and "
-                                   "LANCZOS-resize it to this size (None: keep the cropped size; all images must "
-                                   "then have the same one).")
+                                                                  "LANCZOS-resize it to this size (None: "
+                                                                  "keep the cropped size; all images must "
+                                                                  "then have the same one).")
     use_labels: bool = Field(False, description="Label image i with class i (one-hot of size len(dataset)).")
 
     @field_validator("names")

@@ -42,19 +42,20 @@ def handles_path(path: str) -> bool:
 
 
 def baboon_path() -> Path:
-    """The mandrill photo of the paper: ``$GANFORGE_BABOON`` or ``<cache>/data/baboon.jpg``, checksum-verified."""
+    """The paper's mandrill photo: ``$GANFORGE_BABOON`` or ``<cache>/data/baboon.jpg``, checksum-verified."""
     env = os.environ.get(BABOON_ENV)
     path = Path(env).expanduser() if env else cache_dir("data") / "baboon.jpg"
     if not path.is_file():
         where = f"{BABOON_ENV} points to a missing file" if env else "the baboon photo is not available"
-        raise DataError(f"{where}. It is not shipped (unclear copyright); extract it from Debian's opencv-doc "
-                        f"package with `{BABOON_RECIPE}`, then copy the jpg to {cache_dir('data') / 'baboon.jpg'} "
-                        f"or set {BABOON_ENV}=/path/to/baboon.jpg. The built-in CC0 photos (--data photos) are an "
-                        f"alternative.", str(path))
+        raise DataError(f"{where}. It is not shipped (unclear copyright); extract it from Debian's "
+                        f"opencv-doc package with `{BABOON_RECIPE}`, then copy the jpg to "
+                        f"{cache_dir('data') / 'baboon.jpg'} or set {BABOON_ENV}=/path/to/baboon.jpg. The "
+                        "built-in CC0 photos (--data photos) are an alternative.", str(path))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != BABOON_SHA256:
         raise DataError(f"has SHA-256 {digest[:16]}..., not that of opencv-doc's baboon.jpg "
-                        f"({BABOON_SHA256[:16]}...); use that file, or give your own image as --data FILE", str(path))
+                        f"({BABOON_SHA256[:16]}...); use that file, or give your own image as --data FILE",
+                        str(path))
     return path
 
 
@@ -103,7 +104,8 @@ def _photo_files(cfg: PhotosConfig) -> list[Path]:
 
 
 class PhotosDataset(ImageDataset):
-    """A handful of photos as ``uint8 [3, R, R]`` (see :class:`~ganforge.plugins.freqbias.config.PhotosConfig`)."""
+    """A handful of photos as ``uint8 [3, R, R]`` (see
+    :class:`~ganforge.plugins.freqbias.config.PhotosConfig`)."""
 
     def __init__(self, cfg: PhotosConfig):
         files = _photo_files(cfg)
@@ -139,12 +141,13 @@ def data_source(value: str, registry: Any, what: str = "--data") -> dict[str, An
         return {"name": "photos", "path": "baboon"}
     path = Path(value).expanduser()
     if path.exists():
-        readers = [s for s in registry.specs("dataset") if s.handles_path is not None and s.handles_path(str(path))]
+        readers = [s for s in registry.specs("dataset")
+                   if s.handles_path is not None and s.handles_path(str(path))]
         if path.is_dir() and not readers and registry.has("dataset", "photos"):
             return {"name": "photos", "path": str(path)}
         if not readers:
-            raise ConfigError(f"{value!r} exists but no dataset plugin reads it; give an image file, a folder of "
-                              f"images or a .zip", what)
+            raise ConfigError(f"{value!r} exists but no dataset plugin reads it; give an image file, a "
+                              "folder of images or a .zip", what)
         best = max(readers, key=lambda s: s.priority)
         return {"name": best.name, "path": str(path)}
     raise ConfigError(f"{value!r} is neither an existing file or folder nor a dataset name (datasets: "
@@ -152,7 +155,7 @@ def data_source(value: str, registry: Any, what: str = "--data") -> dict[str, An
 
 
 def highpass(images: torch.Tensor) -> torch.Tensor:
-    """Depthwise ``[[1, -1], [-1, 1]]`` after reflect padding by one, cropped back: ``[N, C, H, W] -> [N, C, H, W]``.
+    """Depthwise ``[[1, -1], [-1, 1]]`` after reflect padding by one, cropped back to ``[N, C, H, W]``.
 
     ``y[i, j] = p[i, j] - p[i, j+1] - p[i+1, j] + p[i+1, j+1]`` with ``p`` the padded image (gain 4 at
     the diagonal Nyquist frequency, 0 at DC), as upstream's ``HighPass`` on images in [-1, 1].

@@ -68,7 +68,8 @@ def final_predictions(run_dir: Path, device: Any = "cpu") -> tuple[torch.Tensor,
 
     model_file = run_dir / MODEL_FILE
     if not model_file.is_file():
-        raise DataError(f"has no {MODEL_FILE}; train first (it is written every save_every iterations)", str(run_dir))
+        raise DataError(f"has no {MODEL_FILE}; train first (it is written every save_every iterations)",
+                        str(run_dir))
     data = read_model(model_file)
     config, _ = resolve_testbed_config(data["testbed"], data["config"], paper_defaults=False)
     bundle = build_from_model(data, path=str(model_file))
@@ -142,7 +143,8 @@ def evaluate_run(run: str | os.PathLike[str], *, psnr: bool = False, image_evolu
             result.figures.append(path)
     if spectrum_evolution:
         path = out / "spectrum_evolution.png"
-        plots.plot_spectrum(real, [(f"it {int(log['it'])}", log) for log in chosen], resolution, path, title=title)
+        curves = [(f"it {int(log['it'])}", log) for log in chosen]
+        plots.plot_spectrum(real, curves, resolution, path, title=title)
         result.figures.append(path)
     if spectrum_error_evolution:
         means = torch.from_numpy(np.stack([log["mean"] for log in logs]))

@@ -92,8 +92,9 @@ def conditioning_mode(requested: str, spec: Any, channels: int, num_images: int)
         raise IncompatibleComponentsError([f"discriminator {spec.name!r} is unconditional; use "
                                            "model.conditioning=input or logit (or auto)"])
     if requested == "input" and spec.channels is not None and channels + num_images not in spec.channels:
-        raise IncompatibleComponentsError([f"discriminator {spec.name!r} accepts {spec.channels} channels, not "
-                                           f"{channels} + {num_images} index planes; use model.conditioning=logit"])
+        raise IncompatibleComponentsError([f"discriminator {spec.name!r} accepts {spec.channels} channels, "
+                                           f"not {channels} + {num_images} index planes; use "
+                                           "model.conditioning=logit"])
     if requested != "auto":
         return requested
     if spec.conditional:
@@ -121,7 +122,8 @@ class IndexConditionedDiscriminator(nn.Module):
     concatenates the two along the batch axis).
     """
 
-    def __init__(self, D: nn.Module, mode: str, num_images: int, spectrum_disc: SpectrumDiscriminator | None = None):
+    def __init__(self, D: nn.Module, mode: str, num_images: int,
+                 spectrum_disc: SpectrumDiscriminator | None = None) -> None:
         super().__init__()
         if mode not in ("native", "input", "logit"):
             raise ValueError(f"unknown conditioning mode {mode!r}")
@@ -165,7 +167,8 @@ def build_generator(config: Any, info: DataInfo, registry: Any) -> nn.Module:
     return spec.factory(config.generator, info)
 
 
-def build_discriminator(config: Any, info: DataInfo, num_images: int, registry: Any) -> IndexConditionedDiscriminator:
+def build_discriminator(config: Any, info: DataInfo, num_images: int,
+                        registry: Any) -> IndexConditionedDiscriminator:
     """The discriminator under test, conditioned on the image index (``config.model.conditioning``)."""
     spec = registry.get("discriminator", config.discriminator.name)
     mode = conditioning_mode(config.model.conditioning, spec, info.channels, num_images)
@@ -181,7 +184,8 @@ def build_discriminator(config: Any, info: DataInfo, num_images: int, registry: 
     spec_disc = None
     if config.model.spectrum_disc:
         spec_disc = SpectrumDiscriminator(info.resolution, num_images, config.model.spectrum_disc_hidden)
-    return IndexConditionedDiscriminator(spec.factory(config.discriminator, d_info), mode, num_images, spec_disc)
+    D = spec.factory(config.discriminator, d_info)
+    return IndexConditionedDiscriminator(D, mode, num_images, spec_disc)
 
 
 @torch.no_grad()

@@ -85,7 +85,7 @@ def plot_spectrum(real: dict[str, Any], curves: Sequence[tuple[str, dict[str, An
 
 def plot_spectrum_error(errors: np.ndarray, iterations: Sequence[int], resolution: int,
                         path: str | os.PathLike[str], title: str | None = None) -> None:
-    """Spectrum error heatmap: rows = logged iterations (first at the bottom), columns = frequency bins 1..L-1.
+    """Spectrum error heatmap: rows = logged iterations (first at the bottom), columns = bins 1..L-1.
 
     Args:
         errors: ``[T, L - 1]`` relative errors (clamped to [-1, 1] here again for safety).

@@ -140,7 +140,7 @@ def azimuthal_average(spectrum: torch.Tensor) -> torch.Tensor:
 
 
 def get_spectrum(data: torch.Tensor, normalize: bool = False) -> torch.Tensor:
-    """Reduced spectra of single-channel maps ``[N, H, W] -> [N, L]`` (float64), as upstream's ``get_spectrum``."""
+    """Reduced spectra of maps ``[N, H, W] -> [N, L]`` (float64), as upstream's ``get_spectrum``."""
     if data.ndim != 3:
         raise ValueError(f"data must be [N, H, W], got {list(data.shape)}")
     return azimuthal_average(power_spectrum(data, normalize))
@@ -163,7 +163,8 @@ def reduced_spectrum(images: torch.Tensor, normalize: bool = False) -> torch.Ten
 
 
 def spectrum_stats(images: torch.Tensor, batch: int = 64) -> dict[str, torch.Tensor]:
-    """``{"mean", "std"}`` ``[L]`` of the reduced spectra of ``images [N, C, H, W]`` (std unbiased; 0 if N = 1)."""
+    """``{"mean", "std"}`` ``[L]`` of the reduced spectra of ``images [N, C, H, W]`` (std unbiased; 0 if
+    N = 1)."""
     with torch.no_grad():
         spectra = torch.cat([reduced_spectrum(chunk.float()) for chunk in images.split(batch)])
     std = spectra.std(dim=0) if spectra.shape[0] > 1 else torch.zeros_like(spectra[0])

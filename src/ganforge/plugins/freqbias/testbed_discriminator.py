@@ -54,8 +54,9 @@ __all__ = ["r1_penalty", "discriminator_step", "generator_step", "train_discrimi
 
 
 def r1_penalty(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the summed squared gradient of ``logits.sum()`` w.r.t. ``images`` ``[B, C, H, W]``
-    (Mescheder et al., ICML 2018; no 1/2, as upstream's ``compute_grad2``). Differentiable (create_graph)."""
+    """Mean over the batch of the summed squared gradient of ``logits.sum()`` w.r.t. ``images``
+    ``[B, C, H, W]`` (Mescheder et al., ICML 2018; no 1/2, as upstream's ``compute_grad2``).
+    Differentiable (create_graph)."""
     (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
     return grad.square().flatten(1).sum(dim=1).mean()
 
@@ -140,8 +141,8 @@ def _train(config: Any, run_dir: Path, log: Callable[[str], None], registry: Any
     D = build_discriminator(config, info, num, registry).to(device).train()
     G = DirectGenerator(num, info.channels, info.resolution).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=tr.lr_d, betas=tuple(tr.betas),
-                             eps=tr.eps)
+    opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=tr.lr_d,
+                             betas=tuple(tr.betas), eps=tr.eps)
     opt_g = torch.optim.Adam(G.parameters(), lr=tr.lr_g, betas=tuple(tr.betas), eps=tr.eps)
     done = 0
     if resume is not None:
@@ -188,8 +189,8 @@ def _train(config: Any, run_dir: Path, log: Callable[[str], None], registry: Any
                 if it % tr.print_every == 0 or it == total:
                     mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
                     if not all(math.isfinite(v) for v in mean.values()):
-                        raise TrainingDivergedError(f"the losses became non-finite before iteration {it}; the "
-                                                    f"last checkpoint is kept in {run_dir}")
+                        raise TrainingDivergedError(f"the losses became non-finite before iteration {it}; "
+                                                    f"the last checkpoint is kept in {run_dir}")
                     sec = (time.time() - start) / len(rows)
                     stats.write({"it": it, "kind": "train", **mean, "sec_per_it": sec})
                     log(f"it {it:>7d}  loss_d {mean['loss_d']:.4f}  reg {mean['reg']:.4f}  "

@@ -163,8 +163,9 @@ def _train(config: Any, run_dir: Path, log: Callable[[str], None], registry: Any
                 if it % tr.print_every == 0 or it == total:
                     mean = sum(losses) / len(losses)
                     if not math.isfinite(mean):
-                        raise TrainingDivergedError(f"the loss became non-finite before iteration {it}; lower "
-                                                    f"training.lr (the last checkpoint is kept in {run_dir})")
+                        raise TrainingDivergedError(f"the loss became non-finite before iteration {it}; "
+                                                    "lower training.lr (the last checkpoint is kept in "
+                                                    f"{run_dir})")
                     sec = (time.time() - start) / len(losses)
                     stats.write({"it": it, "kind": "train", "loss": mean, "sec_per_it": sec})
                     log(f"it {it:>7d}  loss {mean:.5f}  {sec:.3f} s/it")
