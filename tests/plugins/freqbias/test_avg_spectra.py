@@ -114,3 +114,24 @@ def test_spectrum_cli(tmp_path, cli):
     result = cli(["spectrum", "calc", "--source", source, "--dest", str(tmp_path / "b.npz"), "--mean", "1",
                   "--std", "0"])
     assert result.exit_code == 2 and "std must be positive" in result.output
+
+
+def test_native_checkpoint_source(tmp_path, toy_plugins):
+    from ganforge.core.checkpoint import FORMAT, FORMAT_VERSION, atomic_save
+    from ganforge.core.config import resolve_config
+    from ganforge.core.registry import get_registry
+    from ganforge.core.specs import DataInfo
+    from tests.conftest import toy_config
+
+    config, _ = resolve_config(toy_config(tmp_path))
+    info = DataInfo(resolution=8, channels=3, label_dim=0, name="toydata")
+    G = get_registry().get("generator", "toy").factory(config.generator, info)
+    snapshot = tmp_path / "network-snapshot-000000.pt"  # a ganforge network snapshot, as a run writes it
+    atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "kind": "network",
+                 "config": config.to_dict(), "info": info.to_dict(), "networks": {"G_ema": G.state_dict()}},
+                snapshot)
+    mean, std = image_stats(snapshot, num=6, batch=4)
+    assert 0 <= mean <= 255 and std > 0
+    spectrum, size = load_spectrum(calc_spectrum(snapshot, tmp_path / "g.npz", mean=mean, std=std, num=6,
+                                                 batch=4, interp=1))
+    assert size == 8 and spectrum.shape == (8, 8) and np.isfinite(spectrum).all()
