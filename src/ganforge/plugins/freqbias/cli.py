@@ -192,6 +192,7 @@ def testbed_eval(
     spectrum_error_evolution: _flag("--spectrum-error-evolution", "Write eval/spectrum_error_evolution.png.")
     = False,
     rows: Annotated[int, typer.Option(min=2, help="Iterations shown in the evolution figures.")] = 6,
+    images: Annotated[int, typer.Option(min=1, max=8, help="Images per row of the image evolution.")] = 8,
 ) -> None:
     """Write the paper's figures of a testbed run to RUN/eval (all of them when no flag is given)."""
     from ganforge.plugins.freqbias.evaluate import evaluate_run
@@ -200,7 +201,7 @@ def testbed_eval(
              "spectrum_error_evolution": spectrum_error_evolution}
     if not any(flags.values()):
         flags = dict.fromkeys(flags, True)
-    result = _run_user_code(evaluate_run, run, rows=rows, **flags)
+    result = _run_user_code(evaluate_run, run, rows=rows, images=images, **flags)
     console = _console()
     if result.psnr is not None:
         console.print(f"Average PSNR: {result.psnr:.2f} dB (iteration {result.iteration})")

@@ -91,22 +91,25 @@ def final_predictions(run_dir: Path, device: Any = "cpu") -> tuple[torch.Tensor,
     return pred, images, int(data["progress"]["it"])
 
 
-def _strip_image(path: Path) -> np.ndarray:
+def _strip_image(path: Path, images: int) -> np.ndarray:
+    """The first ``images`` square tiles of a one-row strip ``[H, n*H, 3]``."""
     from PIL import Image
 
     with Image.open(path) as img:
-        return np.asarray(img.convert("RGB"))
+        strip = np.asarray(img.convert("RGB"))
+    return strip[:, : strip.shape[0] * max(images, 1)]
 
 
 def evaluate_run(run: str | os.PathLike[str], *, psnr: bool = False, image_evolution: bool = False,
                  spectrum_evolution: bool = False, spectrum_error_evolution: bool = False, rows: int = 6,
-                 device: Any = "cpu") -> EvalResult:
+                 images: int = 8, device: Any = "cpu") -> EvalResult:
     """Write the requested figures of a testbed run to ``<run>/eval`` (see module docstring).
 
     Args:
         run: the run folder (or its ``model.pt`` / ``config.json``).
         psnr, image_evolution, spectrum_evolution, spectrum_error_evolution: what to compute.
         rows: how many logged iterations the evolution figures show.
+        images: how many images (of the 8 logged per iteration) the image evolution shows.
         device: where to run the network for ``psnr``.
     """
     from ganforge.plugins.freqbias import plots
@@ -120,8 +123,8 @@ def evaluate_run(run: str | os.PathLike[str], *, psnr: bool = False, image_evolu
     result = EvalResult()
     title = f"{config.get('testbed', '?')} testbed: {_network_label(config)}"
     if psnr:
-        pred, images, it = final_predictions(run_dir, device)
-        result.psnr, result.iteration = float(psnr_fn(pred, images).mean()), it
+        pred, targets, it = final_predictions(run_dir, device)
+        result.psnr, result.iteration = float(psnr_fn(pred, targets).mean()), it
         (out / "psnr.json").write_text(json.dumps({"it": it, "psnr": result.psnr}) + "\n")
     if not (image_evolution or spectrum_evolution or spectrum_error_evolution):
         return result
@@ -133,10 +136,10 @@ def evaluate_run(run: str | os.PathLike[str], *, psnr: bool = False, image_evolu
         for log in chosen:
             sample = run_dir / "imgs" / f"samples_{int(log['it']):08d}.png"
             if sample.is_file():
-                strips.append((f"it {int(log['it'])}", _strip_image(sample)))
+                strips.append((f"it {int(log['it'])}", _strip_image(sample, images)))
         truth = run_dir / "training_data.png"
         if truth.is_file():
-            strips.append(("ground truth", _strip_image(truth)))
+            strips.append(("ground truth", _strip_image(truth, images)))
         if strips:
             path = out / "image_evolution.png"
             plots.plot_image_evolution(strips, path, title=title)

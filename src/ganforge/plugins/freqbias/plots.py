@@ -119,7 +119,7 @@ def plot_image_evolution(rows: Sequence[tuple[str, np.ndarray]], path: str | os.
         rows: ``(label, uint8 [H, W, 3] image strip)`` per row, all the same width.
     """
     height, width = rows[0][1].shape[:2]
-    strip_w = min(width / 40, 14.0)  # inches
+    strip_w = min(max(width / 100, 2.0), 14.0)  # inches: about one pixel per pixel at 100 dpi
     row_h, gap, margin, top = strip_w * height / width, 0.06, 1.2, (0.4 if title else 0.05)
     fig_w, fig_h = margin + strip_w + 0.05, len(rows) * (row_h + gap) + top
     fig = new_figure(figsize=(fig_w, fig_h))
