@@ -73,3 +73,22 @@ def test_core_has_no_model_code_and_no_plugin_imports():
 def test_modules_stay_small():
     big = [(f.relative_to(ROOT), n) for f in SRC.rglob("*.py") if (n := len(f.read_text().splitlines())) > 800]
     assert not big, f"modules over the 800-line cap: {big}"
+
+
+def _readme_commands():
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [b.strip() for b in blocks[1:3]]
+
+
+def test_readme_starts_with_the_two_commands():
+    install_and_run, install_and_test = _readme_commands()
+    assert install_and_run.endswith("gan run") and "pip install torch==2.13.0" in install_and_run
+    assert "pip install torch==2.13.0" in install_and_test and "pytest" in install_and_test
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    _, install_and_test = _readme_commands()
+    ci = (ROOT / ".ci" / "run").read_text()
+    tail = install_and_test.split("&& . .venv/bin/activate && ", 1)[1]
+    assert tail in ci.splitlines(), f"the last line of .ci/run must be the README's test command: {tail}"

@@ -59,6 +59,13 @@ def ganforge_addhooks(pluginmanager: pluggy.PluginManager) -> None:
     historic hook: plugins registered later still receive the call.
 
     :param pluginmanager: the ``pluggy.PluginManager`` of ganforge.
+
+    Example::
+
+        @hookimpl
+        def ganforge_addhooks(pluginmanager):
+            from my_plugin import hookspecs
+            pluginmanager.add_hookspecs(hookspecs)
     """
 
 
