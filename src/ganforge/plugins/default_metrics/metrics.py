@@ -167,7 +167,11 @@ class IS:
                 gen = generator_stats(ctx.G, det, det.probs, cfg, seed=ctx.seed, device=_device(ctx),
                                       dataset_config=ctx.dataset_config, capture_all=True, progress=bars)
                 extra = {}
-        mean, std = formulas.inception_score(gen.get_all(), cfg.num_splits)
+        extra.setdefault("dataset", None)
+        extra.setdefault("dataset_hash", None)  # IS uses no real images
+        splits = min(cfg.num_splits, gen.num_items)  # a tiny set cannot fill 10 splits
+        extra["num_splits"] = splits
+        mean, std = formulas.inception_score(gen.get_all(), splits)
         key = _key(ctx, cfg.name, "is")
         return {"results": {f"{key}_mean": mean, f"{key}_std": std},
                 "provenance": provenance(ctx, det, {"num_gen": gen.num_items, "num_real": 0, **extra})}

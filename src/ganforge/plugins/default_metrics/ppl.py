@@ -109,6 +109,7 @@ class PPL:
         values = np.concatenate(dists)[: cfg.num_gen].astype(np.float64)
         if labels is not None and hasattr(labels, "close"):
             labels.close()
-        prov = provenance(ctx, det, {"num_gen": len(values), "num_real": 0, "epsilon": cfg.epsilon,
+        prov = provenance(ctx, det, {"num_gen": len(values), "num_real": 0, "dataset": None,
+                                     "dataset_hash": None, "epsilon": cfg.epsilon,
                                      "space": cfg.space, "sampling": cfg.sampling})
         return {"results": {cfg.name: formulas.ppl_reduce(values)}, "provenance": prov}

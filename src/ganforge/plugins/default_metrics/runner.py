@@ -171,9 +171,12 @@ def compare_image_sets(reference: str | os.PathLike[str], other: str | os.PathLi
     image of both sets is used. Statistics of both sets are cached by content.
     """
     names = parse_metric_list(metrics, list(COMPARE_METRICS))
+    from ganforge.plugins.default_metrics.sources import ImageSet
+
     for path in (reference, other):
         if not Path(path).exists():
             raise ConfigError(f"{os.fspath(path)!r} does not exist; give two folders or zips of images", "compare")
+        ImageSet(path).close()  # refuse an empty or unreadable set before loading any detector
     opts = {**options, "num_real": None, "num_gen": 1}
     job = {"network": None, "metrics": [COMPARE_METRICS[n] for n in names], "data": None, "seed": seed,
            "device": device, "progress": progress, "options": opts,
