@@ -48,11 +48,12 @@ def make_app(pm: Any = None) -> typer.Typer:
         if verbose:
             os.environ["GANFORGE_VERBOSE"] = "1"
 
-    from ganforge.cli import dataset, generate, plugins, run
+    from ganforge.cli import convert, dataset, generate, plugins, run
 
     run.register(app)
     plugins.register(app)
     generate.register(app)
+    convert.register(app)
     app.add_typer(dataset.app, name="dataset", help="Convert and inspect datasets.")
     try:  # TEMPORARY until the ops branch lands
         from ganforge.cli import ops
