@@ -3,34 +3,18 @@ sets (``gan metrics compare A B --metrics fid,kid``). Thin wrappers around :mod:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from ganforge.core.errors import GanforgeError
+from ganforge.cli._common import console as _console
+from ganforge.cli._common import err_console as _err
+from ganforge.cli._common import user_errors as _user_errors
 
 __all__ = ["make_metrics_app", "results_table"]
-
-_console = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
-
-
-@contextlib.contextmanager
-def _user_errors() -> Iterator[None]:
-    """A GanforgeError (a user mistake) becomes one red line and exit status 2, as in the core CLI."""
-    try:
-        yield
-    except GanforgeError as exc:
-        from rich.markup import escape
-
-        _err.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
 
 
 def _fmt(value: Any) -> str:
