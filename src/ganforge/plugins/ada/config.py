@@ -53,8 +53,8 @@ Preset = Literal["none", "blit", "geom", "color", "filter", "noise", "cutout", "
 
 
 def _mult(what: str) -> Any:
-    return Field(None, ge=0, description=f"Probability multiplier of {what}: it fires on an image with "
-                 "probability multiplier * p. None: 1 if the preset includes it, else 0.")
+    return Field(None, ge=0, description=f"Multiplier of {what} (fires per image with probability "
+                 "multiplier * p); None: 1 if in the preset, else 0.")
 
 
 class AdaConfig(ComponentConfig):
