@@ -14,8 +14,9 @@ from ganforge.plugins.ada.config import MULTIPLIERS, PRESETS, AdaConfig, module_
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_p_zero_is_the_identity(preset):
     pipe = AugmentPipe(**module_kwargs(AdaConfig(preset=preset, p=0)))
-    for shape in ((4, 3, 16, 16), (3, 1, 8, 8)):
-        x = torch.randn(shape)
+    for shape, dtype in (((4, 3, 16, 16), torch.float32), ((3, 1, 8, 8), torch.float32),
+                         ((2, 3, 8, 8), torch.float64)):
+        x = torch.randn(shape, dtype=dtype)
         assert torch.equal(pipe(x), x)
 
 
@@ -193,3 +194,19 @@ def test_extra_repr_and_bad_arguments():
         pipe(torch.zeros(1, 3, 8, 8), debug_percentile=1.0)
     with pytest.raises(ValueError, match="RGB"):
         AugmentPipe(brightness=1, p=1)(torch.zeros(2, 2, 8, 8))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_and_supports_r1():
+    pipe = AugmentPipe(**module_kwargs(AdaConfig(preset="bgcf", p=0.8)))
+    x = torch.randn(8, 3, 32, 32)
+    params = pipe.sample(8, 3, 32, 32)
+    expected = pipe.apply(x, params)
+    pipe = pipe.cuda()
+    on_gpu = AugmentParams(G_inv=params.G_inv.cuda(), C=params.C.cuda(), band_gains=params.band_gains.cuda())
+    assert torch.allclose(pipe.apply(x.cuda(), on_gpu).cpu(), expected, atol=1e-4)
+    real = x.cuda().requires_grad_(True)
+    (grad,) = torch.autograd.grad(pipe(real).square().sum(), real, create_graph=True)
+    grad.square().sum().backward()
+    assert real.grad is not None and torch.isfinite(real.grad).all()

@@ -255,11 +255,10 @@ class AugmentPipe(torch.nn.Module):
             theta = torch.where(draw.fire(self.hue * p, "hue"), draw.uniform() * math.pi * self.hue_max, 0)
             C = geo.rotate3d(LUMA_AXIS, theta, **m) @ C
         if self.saturation > 0 and channels > 1:
-            s = torch.exp2(draw.normal() * self.saturation_std)
-            s = torch.where(draw.fire(self.saturation * p, "saturation"), s, 1).reshape(n, 1, 1)
+            s = torch.exp2(draw.normal() * self.saturation_std).reshape(n, 1, 1)
             sat = vv + (eye - vv) * s
             sat[:, 3, 3] = 1
-            C = sat @ C
+            C = torch.where(draw.fire(self.saturation * p, "saturation").reshape(n, 1, 1), sat, eye) @ C
         return C
 
     def _sample_band_gains(self, draw: _Draw, p: torch.Tensor) -> torch.Tensor:
@@ -268,6 +267,7 @@ class AugmentPipe(torch.nn.Module):
         bands = self.Hz_fbank.shape[0]
         power = torch.tensor(EXPECTED_POWER, device=draw.device, dtype=draw.dtype)
         g = torch.ones([draw.n, bands], device=draw.device, dtype=draw.dtype)
+        any_fired = torch.zeros([draw.n], device=draw.device, dtype=torch.bool)
         for b, strength in enumerate(self.imgfilter_bands):
             gain = torch.exp2(draw.normal() * self.imgfilter_std)
             fired = draw.fire(self.imgfilter * p * strength, f"imgfilter_{b}")
@@ -276,7 +276,8 @@ class AugmentPipe(torch.nn.Module):
             t = torch.ones_like(g)
             t[:, b] = torch.where(fired, gain, 1)
             g = g * t / (power * t.square()).sum(dim=1, keepdim=True).sqrt()
-        return g
+            any_fired |= fired
+        return torch.where(any_fired.unsqueeze(1), g, 1)  # exactly 1 (no filtering) where nothing fired
 
     # -- execution ---------------------------------------------------------------------------------
     def apply(self, images: torch.Tensor, params: AugmentParams) -> torch.Tensor:
