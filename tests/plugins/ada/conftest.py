@@ -1,4 +1,4 @@
-"""Shared helpers of the ADA tests: one thread (tiny tensors), a fresh seed per test."""
+"""Shared set-up of the ADA tests: one thread (tiny tensors), a fresh random torch seed per test."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_seed():
+def _one_thread_and_seed(request):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    torch.manual_seed(torch.seed() % (1 << 31))  # fresh random inputs, reproducible from the printed failure
+    seed = torch.seed() % (1 << 31)  # fresh random inputs every run
+    torch.manual_seed(seed)
+    request.node.user_properties.append(("torch_seed", seed))
     yield
     torch.set_num_threads(threads)
