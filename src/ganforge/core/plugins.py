@@ -60,6 +60,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_checkpoints", "ganforge.plugins.default_checkpoints"),
     ("default_metrics", "ganforge.plugins.default_metrics"),
     ("pggan", "ganforge.plugins.pggan"),
+    ("ada", "ganforge.plugins.ada"),
 )
 
 SOURCE_BUILTIN = "built-in"
