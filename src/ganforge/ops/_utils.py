@@ -105,14 +105,20 @@ def restore_layout(y: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 
 def pad_axis(x: torch.Tensor, dim: int, p0: int, p1: int) -> torch.Tensor:
-    """Pad (positive) or crop (negative, as a view) both ends of one spatial axis (dim 2 or 3)."""
-    if p0 < 0 or p1 < 0:
-        start = max(-p0, 0)
-        stop = x.shape[dim] - max(-p1, 0)
-        x = x.narrow(dim, start, stop - start)
-        p0, p1 = max(p0, 0), max(p1, 0)
-    if p0 or p1:
-        x = F.pad(x, [p0, p1] if dim == 3 else [0, 0, p0, p1])
+    """Pad (positive) or crop (negative) both ends of one spatial axis (dim 2 or 3).
+
+    The result is the window ``[-p0, size + p1)`` of ``x`` extended by zeros; crops are views.
+    """
+    size = x.shape[dim]
+    start, stop = -p0, size + p1
+    lo, hi = max(start, 0), min(stop, size)
+    if hi <= lo:  # the window misses the data entirely
+        lo = hi = 0
+    if lo > 0 or hi < size:
+        x = x.narrow(dim, lo, hi - lo)
+    before, after = (lo - start, stop - hi) if hi > lo else (stop - start, 0)
+    if before or after:
+        x = F.pad(x, [before, after] if dim == 3 else [0, 0, before, after])
     return x
 
 
