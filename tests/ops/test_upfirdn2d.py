@@ -75,7 +75,11 @@ def test_anisotropic_factors_and_padding_forms(up, down, pad, kind):
 
 def test_none_filter_is_identity_resampling():
     x = torch.randn(2, 3, 4, 5, dtype=F64)
-    torch.testing.assert_close(upfirdn2d(x, None), x)
+    before = x.clone()
+    same = upfirdn2d(x, None)
+    torch.testing.assert_close(same, x)
+    same.add_(1)  # a new tensor, not an alias of the input
+    torch.testing.assert_close(x, before)
     y = upfirdn2d(x, None, up=2, padding=[0, -1, 0, -1])
     assert y.shape == (2, 3, 7, 9)
     torch.testing.assert_close(y[:, :, ::2, ::2], x)
