@@ -86,6 +86,9 @@ def naive_filtered_lrelu(x, fu, fd, b, up, down, pad, gain=math.sqrt(2), slope=0
 
 # -- timing ----------------------------------------------------------------------------------------
 
+_clock = time.perf_counter
+
+
 def _sync(device: str) -> None:
     if device == "cuda":
         torch.cuda.synchronize()
@@ -96,14 +99,15 @@ def compare(variants: dict[str, Callable[[], object]], repeats: int, device: str
     for fn in variants.values():  # warm-up (allocator, oneDNN primitives, cuDNN plans)
         fn()
     _sync(device)
+    clock = time.perf_counter if device == "cuda" else _clock
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             fn()
             _sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: min(values) for name, values in times.items()}
 
 
@@ -136,15 +140,20 @@ def cpu_ops(repeats: int) -> None:
     x_sg3 = torch.randn(1, 512, 38, 38)
     rows = []
 
-    def nchw(fn):  # the same formulation without the channels_last layout change
+    def layout(fn, name):  # the same formulation in a forced memory layout
         def run():
-            old = _utils.CL_MIN_CHANNELS
-            _utils.CL_MIN_CHANNELS = 1 << 30
+            _utils.LAYOUT_OVERRIDE = name
             try:
                 return fn()
             finally:
-                _utils.CL_MIN_CHANNELS = old
+                _utils.LAYOUT_OVERRIDE = None
         return run
+
+    def nchw(fn):
+        return layout(fn, "nchw")
+
+    def cl(fn):
+        return layout(fn, "channels_last")
 
     def channels_as_batch(x, f, up, pad, gain):  # fold C into N; a 1-channel polyphase transposed conv
         n, c, h, w = x.shape
@@ -152,23 +161,23 @@ def cpu_ops(repeats: int) -> None:
         return y.reshape(n, c, *y.shape[2:])
 
     cases = [
-        ("upfirdn2d 4x4 up2 [4,256,65,65]",
+        ("FIR 4x4 (conv2d_resample up) [4,256,65,65]",
          lambda: upfirdn2d(up_in, f4, padding=[0, 0, 0, 0], gain=4),
          lambda: naive_upfirdn2d(up_in, f4, gain=4),
-         {"NCHW": nchw(lambda: upfirdn2d(up_in, f4, gain=4))}),
+         {"channels_last": cl(lambda: upfirdn2d(up_in, f4, gain=4))}),
         ("upsample2d 4x4 [4,256,64,64]",
          lambda: upfirdn2d(x64, f4, up=2, padding=[2, 1, 2, 1], gain=4),
          lambda: naive_upfirdn2d(x64, f4, up=2, pad=(2, 1, 2, 1), gain=4),
-         {"NCHW": nchw(lambda: upfirdn2d(x64, f4, up=2, padding=[2, 1, 2, 1], gain=4)),
+         {"channels_last": cl(lambda: upfirdn2d(x64, f4, up=2, padding=[2, 1, 2, 1], gain=4)),
           "C as batch": lambda: channels_as_batch(x64, f4, 2, [2, 1, 2, 1], 4)}),
         ("downsample2d 4x4 [4,256,64,64]",
          lambda: upfirdn2d(x64, f4, down=2, padding=[1, 1, 1, 1]),
          lambda: naive_upfirdn2d(x64, f4, down=2, pad=(1, 1, 1, 1)),
-         {"NCHW": nchw(lambda: upfirdn2d(x64, f4, down=2, padding=[1, 1, 1, 1]))}),
+         {"channels_last": cl(lambda: upfirdn2d(x64, f4, down=2, padding=[1, 1, 1, 1]))}),
         ("upfirdn2d 12-tap sep. up2 [1,512,38,38]",
          lambda: upfirdn2d(x_sg3, f12, up=2, padding=[6, 5, 6, 5], gain=4),
          lambda: naive_upfirdn2d(x_sg3, f12, up=2, pad=(6, 5, 6, 5), gain=4),
-         {"NCHW": nchw(lambda: upfirdn2d(x_sg3, f12, up=2, padding=[6, 5, 6, 5], gain=4)),
+         {"channels_last": cl(lambda: upfirdn2d(x_sg3, f12, up=2, padding=[6, 5, 6, 5], gain=4)),
           "2-D outer product": lambda: upfirdn2d(x_sg3, torch.outer(f12, f12), up=2, padding=[6, 5, 6, 5], gain=4)}),
     ]
     b256 = torch.randn(256)
@@ -232,7 +241,8 @@ def cpu_ops(repeats: int) -> None:
             best_name = min(alternatives, key=lambda k: t[k])
             rows.append([name, _ms(t["ours"]), _ms(t["naive"]), f"{t['naive'] / t['ours']:.2f}x",
                          f"{best_name}: {_ms(t[best_name])}", f"{t[best_name] / t['ours']:.2f}x"])
-    _print_table(f"CPU reference paths (ms per call, min of {repeats}; torch {torch.__version__}, "
+    clock = "CPU time" if _clock is time.process_time else "wall time"
+    _print_table(f"CPU reference paths (ms per call, min of {repeats}, {clock}; torch {torch.__version__}, "
                  f"{torch.get_num_threads()} threads)",
                  ["op / shape", "ours", "upstream/naive", "naive/ours", "best alternative", "alt/ours"], rows)
 
@@ -294,6 +304,7 @@ def sg3_replay(repeats: int, device: str = "cpu", batch: int = 1) -> None:
     layers = sg3_schedule()
     inputs = [(torch.randn(batch, layer["channels"], layer["size"], layer["size"], device=device) * 20,
                torch.randn(layer["channels"], device=device)) for layer in layers]
+    clock = time.perf_counter if device == "cuda" else _clock
     rows = []
     totals = {"ours": [], "upstream": []}
     with torch.no_grad():
@@ -311,7 +322,7 @@ def sg3_replay(repeats: int, device: str = "cpu", batch: int = 1) -> None:
                     fu = None if layer["fu"] is None else layer["fu"].to(device)
                     fd = None if layer["fd"] is None else layer["fd"].to(device)
                     _sync(device)
-                    start = time.perf_counter()
+                    start = clock()
                     if variant == "ours":
                         y = filtered_lrelu(x, fu, fd, b, up=layer["up"], down=layer["down"], padding=layer["padding"],
                                            gain=layer["gain"], slope=layer["slope"], clamp=256)
@@ -319,7 +330,7 @@ def sg3_replay(repeats: int, device: str = "cpu", batch: int = 1) -> None:
                         y = naive_filtered_lrelu(x, fu, fd, b, layer["up"], layer["down"], layer["padding"],
                                                  gain=layer["gain"], slope=layer["slope"], clamp=256)
                     _sync(device)
-                    elapsed = time.perf_counter() - start
+                    elapsed = clock() - start
                     total += elapsed
                     assert y.shape[-1] == layer["out_size"], (layer["name"], y.shape)
                     if rep == 0:
@@ -342,7 +353,9 @@ def sg3_replay(repeats: int, device: str = "cpu", batch: int = 1) -> None:
                           _ms(ours[i]), _ms(upstream[i]), f"{upstream[i] / ours[i]:.1f}x"])
     best_ours, best_up = min(totals["ours"]), min(totals["upstream"])
     per_layer.append(["total (min of runs)", "", "", "", _ms(best_ours), _ms(best_up), f"{best_up / best_ours:.1f}x"])
-    _print_table(f"StyleGAN3-T 256x256 filtered_lrelu calls, batch {batch}, {device} "
+    clock_name = "CPU time" if clock is time.process_time else "wall time"
+    _print_table(f"StyleGAN3-T 256x256 filtered_lrelu calls, batch {batch}, {device}, {clock_name}, "
+                 f"{torch.get_num_threads()} threads "
                  f"(per layer: first timed run; median totals ours {statistics.median(totals['ours']):.2f} s, "
                  f"upstream {statistics.median(totals['upstream']):.2f} s; max |diff| L12 {diff:.2e})",
                  ["layer", "C x in^2", "up/down", "taps", "ours ms", "upstream ms", "speed-up"], per_layer)
@@ -389,7 +402,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--sg3-only", action="store_true", help="only the StyleGAN3 replay")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread, and time by process CPU time: robust ratios on a busy machine")
     args = parser.parse_args(argv)
+    if args.cpu_time:
+        global _clock
+        _clock = time.process_time
+        torch.set_num_threads(1)
     if args.threads:
         torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else 5

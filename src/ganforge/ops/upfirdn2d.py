@@ -8,9 +8,8 @@ signal, (4) keep every ``down``-th sample. Output size per axis::
 
 The reference path never materialises the zero-inserted image: upsampling is a depthwise
 transposed convolution with stride ``up`` (a polyphase filter), downsampling a strided depthwise
-convolution, and 1-D (separable) filters run as two 1-D passes. On CPU, separable passes run in
-channels_last layout, where oneDNN's 1 x k depthwise kernels are an order of magnitude faster
-(see ``_utils.CL_MIN_CHANNELS``). The result has the layout of the input. Gradients of any order with respect to ``x`` come from autograd.
+convolution, and 1-D (separable) filters run as two 1-D passes, in the input's memory layout
+(see ``_utils.CL_MIN_CHANNELS`` for why). The result has the layout of the input. Gradients of any order with respect to ``x`` come from autograd.
 """
 
 from __future__ import annotations
@@ -170,7 +169,7 @@ def _upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, up: IntOrPair = 1, d
     downx, downy = parse_scaling(down, "down")
     px0, px1, py0, py1 = parse_padding(padding)
     channels_last = wants_channels_last(x)
-    x_work = to_compute_layout(x, multi_pass=f is not None and f.ndim == 1)
+    x_work = to_compute_layout(x, multi_pass=False)  # keep the caller's layout (see _utils)
     y = restore_layout(_resample_ref(x_work, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain),
                        channels_last)
     if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
