@@ -58,6 +58,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_losses", "ganforge.plugins.default_losses"),
     ("default_logging", "ganforge.plugins.default_logging"),
     ("default_checkpoints", "ganforge.plugins.default_checkpoints"),
+    ("default_ops", "ganforge.plugins.default_ops"),
     ("default_metrics", "ganforge.plugins.default_metrics"),
     ("pggan", "ganforge.plugins.pggan"),
     ("ada", "ganforge.plugins.ada"),
