@@ -380,9 +380,10 @@ def cuda_ops(repeats: int) -> None:
                  lambda x=x: _upfirdn2d_ref(x, f4, up=2, padding=[2, 1, 2, 1], gain=4)),
                 ("bias_act lrelu", lambda x=x, b=b: bias_act(x, b, act="lrelu", clamp=256, impl="cuda"),
                  lambda x=x, b=b: _bias_act_ref(x, b, act="lrelu", clamp=256)),
-                ("filtered_lrelu 2/2 12-tap", lambda: filtered_lrelu(xf, f12, f12, b, up=2, down=2, padding=[9, 8, 9, 8],
-                                                                     clamp=256, impl="cuda"),
-                 lambda: _filtered_lrelu_ref(xf, f12, f12, b, up=2, down=2, padding=[9, 8, 9, 8], clamp=256)),
+                ("filtered_lrelu 2/2 12-tap",
+                 lambda xf=xf, b=b: filtered_lrelu(xf, f12, f12, b, up=2, down=2, padding=[9, 8, 9, 8], clamp=256,
+                                                   impl="cuda"),
+                 lambda xf=xf, b=b: _filtered_lrelu_ref(xf, f12, f12, b, up=2, down=2, padding=[9, 8, 9, 8], clamp=256)),
             ]
             for name, cuda_fn, ref_fn in specs:
                 compiled = torch.compile(ref_fn)
