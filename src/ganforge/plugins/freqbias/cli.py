@@ -79,7 +79,8 @@ Iterations = Annotated[int | None, typer.Option(help="Training length in iterati
 EvalEvery = Annotated[int | None, typer.Option(help="Log spectra, PSNR, samples every N iterations (100).")]
 Resolution = Annotated[int | None, typer.Option(help="Image size (data.resolution, default 64).")]
 Subset = Annotated[int | None, typer.Option(help="Use the first N images (data.subset).")]
-Outdir = Annotated[Path | None, typer.Option(help="Parent folder of runs (default output/<testbed>_testbed)")]
+Outdir = Annotated[Path | None, typer.Option(
+    help="Parent folder of runs (default: output/<testbed>_testbed).")]
 Name = Annotated[str | None, typer.Option(
     help="Run folder name (default <network>-<data>); an existing run of the same configuration resumes.")]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N.")]
@@ -225,7 +226,7 @@ SpecDevice = Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")]
 @spectrum_app.command("stats")
 def spectrum_stats_cmd(source: Source, num: Num = None, seed: SpecSeed = 0,
                        device: SpecDevice = "auto") -> None:
-    """Mean and std over all pixels and channels (float64), for ``gan spectrum calc --mean --std``."""
+    """Mean and std over all pixels and channels (float64), for gan spectrum calc --mean/--std."""
     from ganforge.plugins.freqbias.avg_spectra import image_stats
 
     mean, std = _run_user_code(image_stats, source, num=num, seed=seed, device=device)
