@@ -70,6 +70,22 @@ def test_cli_smoke_run_with_path_length_mixing_and_lazy_r1(tmp_path, cli):
     assert float(ckpt["loss"]["terms"]["path_length"]["pl_mean"]) > 0
 
 
+def test_cli_smoke_run_with_ada(tmp_path, cli):
+    """The issue's `gan run --generator stylegan2 --disc stylegan2 --data X --aug ada`, at 32x32 on CPU."""
+    sets = ["dataset.resolution=32", "generator.cbase=512", "generator.cmax=32", "generator.z_dim=32",
+            "generator.w_dim=32", "generator.map_depth=2", "discriminator.cbase=512", "discriminator.cmax=32",
+            "training.progress=false", "training.tensorboard=false", "training.grid=[2,2]"]
+    result = cli(["run", "--generator", "stylegan2", "--disc", "stylegan2", "--data", "shapes", "--aug", "ada",
+                  "--kimg", "0.064", "--batch", "8", "--tick", "0.032", "--outdir", str(tmp_path)]
+                 + [arg for item in sets for arg in ("--set", item)])
+    assert result.exit_code == 0, result.output
+    run_dir = next(tmp_path.iterdir())
+    assert json.loads((run_dir / "config.json").read_text())["augment"]["name"] == "ada"
+    stats = [json.loads(line) for line in (run_dir / "stats.jsonl").read_text().splitlines()]
+    assert any("Progress/augment" in row for row in stats)
+    assert read_checkpoint(run_dir / "checkpoint.pt")["augment"] is not None
+
+
 def test_pl_mean_is_restored_on_resume(tmp_path):
     first = ganforge.train(run_config(tmp_path))
     saved = float(read_checkpoint(first.run_dir / "checkpoint.pt")["loss"]["terms"]["path_length"]["pl_mean"])
