@@ -59,6 +59,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_logging", "ganforge.plugins.default_logging"),
     ("default_checkpoints", "ganforge.plugins.default_checkpoints"),
     ("pggan", "ganforge.plugins.pggan"),
+    ("stylegan3", "ganforge.plugins.stylegan3"),
 )
 
 SOURCE_BUILTIN = "built-in"
