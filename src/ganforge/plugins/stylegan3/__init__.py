@@ -15,7 +15,7 @@ PAPER = ("Karras et al., Alias-Free Generative Adversarial Networks, NeurIPS 202
          "(https://arxiv.org/abs/2106.12423)")
 
 #: Official train.py settings for --cfg stylegan3-t (batch-dependent ones at batch 32; see the docs).
-SUGGESTS_T = {"training.glr": 0.0025, "training.dlr": 0.002, "loss.style_mixing_prob": 0.0}
+SUGGESTS_T = {"training.glr": 0.0025, "loss.style_mixing_prob": 0.0}
 #: ... and for stylegan3-r: the D-input blur, sigma 10 fading over batch * 200 / 32 kimg.
 SUGGESTS_R = {**SUGGESTS_T, "loss.blur_init_sigma": 10.0, "loss.blur_fade_kimg": 200.0}
 
