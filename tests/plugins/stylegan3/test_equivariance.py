@@ -30,7 +30,8 @@ def sinusoids(res: int, shift=(0.0, 0.0), angle: float = 0.0, seed: int = 0, ban
     """A band-limited test image (as ToyG), optionally translated (image units) or rotated."""
     G = ToyG(res=res, bandwidth=bandwidth)
     a = angle
-    m = torch.tensor([[math.cos(a), math.sin(a), shift[0]], [-math.sin(a), math.cos(a), shift[1]], [0, 0, 1.0]])
+    m = torch.tensor([[math.cos(a), math.sin(a), shift[0]], [-math.sin(a), math.cos(a), shift[1]],
+                      [0, 0, 1.0]])
     G.synthesis.input.transform.copy_(torch.linalg.inv(m))
     z = torch.randn(2, 16, generator=torch.Generator().manual_seed(seed))
     return G(z)
@@ -132,7 +133,8 @@ def test_small_random_stylegan3_scores(capsys):
     for label, cls, kw in (("T", StyleGAN3TConfig, {}), ("R", StyleGAN3RConfig, {}),
                            ("T, lrelu_upsampling=1", StyleGAN3TConfig, {"lrelu_upsampling": 1})):
         torch.manual_seed(0)
-        G = build_generator(cls(z_dim=32, w_dim=32, channel_base=1024, channel_max=32, **kw), DataInfo(32)).eval()
+        cfg = cls(z_dim=32, w_dim=32, channel_base=1024, channel_max=32, **kw)
+        G = build_generator(cfg, DataInfo(32)).eval()
         names = ("eqt50k_int", "eqr50k") if label != "R" else ("eqt50k_int", "eqt50k_frac", "eqr50k")
         values[label] = {n: metric(n, G, n=8) for n in names}
     with capsys.disabled():
@@ -156,7 +158,7 @@ def test_metric_runs_through_the_registry_is_reproducible_and_restores_the_trans
     again = evaluate_metrics(configs, ctx, registry)
     other = evaluate_metrics(configs, MetricContext(G=G, info=DataInfo(32), seed=4), registry)
     assert torch.equal(G.synthesis.input.transform, before)
-    for a, b, c in zip(first, again, other):
+    for a, b, c in zip(first, again, other, strict=True):
         assert a["results"] == b["results"] and a["results"] != c["results"]
         assert a["provenance"]["num_gen"] == 8 and a["provenance"]["detector"] == "none"
         line = json.loads((tmp_path / f"metric-{a['metric']}.jsonl").read_text().splitlines()[0])

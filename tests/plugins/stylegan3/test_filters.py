@@ -9,7 +9,12 @@ import torch
 
 from ganforge.core.specs import DataInfo
 from ganforge.plugins.stylegan3.config import StyleGAN3RConfig, StyleGAN3TConfig
-from ganforge.plugins.stylegan3.filters import design_lowpass_filter, frequency_response, kaiser_sinc, radial_jinc
+from ganforge.plugins.stylegan3.filters import (
+    design_lowpass_filter,
+    frequency_response,
+    kaiser_sinc,
+    radial_jinc,
+)
 from ganforge.plugins.stylegan3.generator import build_generator
 
 
@@ -54,7 +59,8 @@ def test_radial_jinc_properties(numtaps, fc, fh, fs):
     assert f.sum() == pytest.approx(1, abs=1e-12)
     assert np.allclose(f, f.T) and np.allclose(f, np.rot90(f)) and np.allclose(f, f[::-1])
     angles = np.linspace(0, np.pi / 4, 5)
-    stop = [response_2d(f, r * np.cos(a), r * np.sin(a), fs) for r in np.linspace(fc + fh, fs / 2, 12) for a in angles]
+    stop = [response_2d(f, r * np.cos(a), r * np.sin(a), fs)
+            for r in np.linspace(fc + fh, fs / 2, 12) for a in angles]
     assert max(stop) < 0.04
     # isotropic in the transition band, unlike the separable filter of the same band (a square passband)
     g = np.outer(kaiser_sinc(numtaps, fc, 2 * fh, fs), kaiser_sinc(numtaps, fc, 2 * fh, fs))

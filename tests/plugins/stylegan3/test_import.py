@@ -1,4 +1,4 @@
-"""Official-layout pickles round-trip through the restricted loader; gan generate with --translate/--rotate."""
+"""Official-layout pickles round-trip through the restricted loader; gan generate --translate/--rotate."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ from ganforge.plugins.stylegan3.importer import init_kwargs_to_config
 from ganforge.testing.official_pickle import persistent, write_official_pickle
 from tests.plugins.stylegan3.toys import ToyG
 
-SOURCE = ("class FullyConnectedLayer:\n    pass\nclass MappingNetwork:\n    pass\nclass SynthesisInput:\n    pass\n"
-          "class SynthesisLayer:\n    pass\nclass SynthesisNetwork:\n    pass\nclass Generator:\n    pass\n")
-SMALL = dict(z_dim=16, w_dim=16, channel_base=512, channel_max=16, magnitude_ema_beta=0.99)
+CLASSES = ("FullyConnectedLayer", "MappingNetwork", "SynthesisInput", "SynthesisLayer", "SynthesisNetwork",
+           "Generator")
+SOURCE = "".join(f"class {name}:\n    pass\n" for name in CLASSES)  # recorded, never executed
+SMALL = {"z_dim": 16, "w_dim": 16, "channel_base": 512, "channel_max": 16, "magnitude_ema_beta": 0.99}
 
 
 @pytest.fixture(autouse=True)
@@ -64,11 +65,12 @@ def write_snapshot(path, cfg, info, G, G_ema, init_kwargs=None):
                     "padding": list(m.padding), "conv_clamp": m.conv_clamp, "is_torgb": m.is_torgb}
         return {}
 
-    nets = {role: persistent(net, SOURCE, init_kwargs=lambda p, m: kwargs if p == "" else {}, extra_state=extra)
+    nets = {role: persistent(net, SOURCE, init_kwargs=lambda p, m: kwargs if p == "" else {},
+                             extra_state=extra)
             for role, net in (("G", G), ("G_ema", G_ema))}
-    write_official_pickle(str(path), {**nets, "augment_pipe": None},
-                          training_set_kwargs={"class_name": "training.dataset.ImageFolderDataset", "path": "d.zip",
-                                               "resolution": info.resolution, "use_labels": info.label_dim > 0})
+    dataset = {"class_name": "training.dataset.ImageFolderDataset", "path": "d.zip",
+               "resolution": info.resolution, "use_labels": info.label_dim > 0}
+    write_official_pickle(str(path), {**nets, "augment_pipe": None}, training_set_kwargs=dataset)
 
 
 @pytest.mark.parametrize(("cfg", "c_dim"), [(StyleGAN3TConfig(**SMALL), 0), (StyleGAN3RConfig(**SMALL), 0),
@@ -112,7 +114,8 @@ def test_init_kwargs_round_trip_and_official_defaults():
     cfg, _ = init_kwargs_to_config(official)
     assert cfg.name == "stylegan3-r" and (cfg.num_fp16_res, cfg.conv_clamp, cfg.map_depth) == (4, 256, 2)
     # arguments the pickle leaves out take the class defaults, not our R defaults
-    cfg, _ = init_kwargs_to_config({k: v for k, v in official.items() if k not in ("channel_base", "channel_max")})
+    partial = {k: v for k, v in official.items() if k not in ("channel_base", "channel_max")}
+    cfg, _ = init_kwargs_to_config(partial)
     assert (cfg.channel_base, cfg.channel_max) == (32768, 512)
     cfg, _ = init_kwargs_to_config({"z_dim": 512, "w_dim": 512, "img_resolution": 256, "img_channels": 3})
     assert cfg.name == "stylegan3-t" and cfg.magnitude_ema_beta == 0.999 and cfg.conv_kernel == 3
@@ -166,10 +169,12 @@ def test_generate_same_image_for_same_seed_and_user_transform(tmp_path, cli):
     want = to_uint8(G(z, None)).numpy()
     assert np.array_equal(read_png(out / "plain" / "seed0003.png"), want[0])
     assert np.array_equal(read_png(out / "plain" / "seed0007.png"), want[1])
-    for sub, translate, rotate in (("t", (0.25, -0.125), 0.0), ("r", (0.0, 0.0), 30.0), ("tr", (0.1, 0.0), -45.0)):
+    cases = (("t", (0.25, -0.125), 0.0), ("r", (0.0, 0.0), 30.0), ("tr", (0.1, 0.0), -45.0))
+    for sub, translate, rotate in cases:
         G2 = copy.deepcopy(G)
         a = math.radians(rotate)  # the official gen_images.py matrix, inverted into the input's transform
-        m = np.array([[math.cos(a), math.sin(a), translate[0]], [-math.sin(a), math.cos(a), translate[1]], [0, 0, 1]])
+        m = np.array([[math.cos(a), math.sin(a), translate[0]], [-math.sin(a), math.cos(a), translate[1]],
+                      [0, 0, 1]])
         G2.synthesis.input.transform.copy_(torch.from_numpy(np.linalg.inv(m)))
         got = read_png(out / sub / "seed0003.png")
         assert np.array_equal(got, to_uint8(G2(z, None)).numpy()[0]), sub

@@ -14,7 +14,7 @@ from ganforge.plugins.stylegan3.generator import build_generator
 from ganforge.plugins.stylegan3.layers import FullyConnectedLayer, MappingNetwork
 from ganforge.plugins.stylegan3.synthesis import SynthesisInput, modulated_conv2d
 
-SMALL = dict(z_dim=16, w_dim=16, channel_base=512, channel_max=16)
+SMALL = {"z_dim": 16, "w_dim": 16, "channel_base": 512, "channel_max": 16}
 
 
 @pytest.fixture(autouse=True)
@@ -98,7 +98,8 @@ def test_input_frequencies_and_phases():
     assert (angles > 0).float().mean().item() == pytest.approx(0.5, abs=0.04)  # directions are uniform
     assert inp.phases.min() >= -0.5 and inp.phases.max() < 0.5
     freqs, phases, amplitudes = inp.transformed_frequencies(torch.randn(3, 8))
-    assert torch.allclose(freqs, inp.freqs.expand(3, -1, -1)) and torch.allclose(phases, inp.phases.expand(3, -1))
+    assert torch.allclose(freqs, inp.freqs.expand(3, -1, -1))
+    assert torch.allclose(phases, inp.phases.expand(3, -1))
     assert torch.equal(amplitudes, torch.ones(3, 4096))  # identity: nothing damped
     assert torch.equal(inp.transform, torch.eye(3))
 
@@ -243,3 +244,15 @@ def test_reprs_name_the_hyperparameters():
     for needle in ("num_ws=16", "sampling_rate=16", "bandwidth=2", "radial=True", "conv_kernel=1",
                    "is_critically_sampled=True", "num_critical=2", "w_avg_beta=0.998"):
         assert needle in text, needle
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("cfg_cls", [StyleGAN3TConfig, StyleGAN3RConfig])
+def test_fp16_layers_on_cuda_match_float32(cfg_cls):
+    G = small_G(cfg_cls, res=64).eval().cuda()
+    z = torch.randn(4, 16, device="cuda")
+    fp16, fp32 = G(z, None), G(z, None, force_fp32=True)
+    assert fp16.dtype == torch.float32 and torch.isfinite(fp16).all()
+    assert (fp16 - fp32).abs().max() < 0.05 * fp32.abs().max()
+    assert torch.allclose(G.cpu()(z.cpu(), None), fp32.cpu(), atol=1e-4)  # fused (CUDA) == split (CPU)

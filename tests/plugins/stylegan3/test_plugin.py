@@ -54,21 +54,25 @@ def test_registers_three_generators_and_three_metrics():
     for spec in gens:
         assert isinstance(spec, GeneratorSpec) and "Alias-Free" in spec.paper and spec.summary
         assert spec.provides == {"mapping", "synthesis", "input_transform"} and spec.conditional
-        assert spec.problems(DataInfo(8)) and spec.problems(DataInfo(48)) and not spec.problems(DataInfo(1024, 1, 5))
+        assert spec.problems(DataInfo(8)) and spec.problems(DataInfo(48))
+        assert not spec.problems(DataInfo(1024, 1, 5))
         assert spec.suggests["training.glr"] == 0.0025 and spec.suggests["loss.style_mixing_prob"] == 0
     assert "loss.blur_init_sigma" not in gens[0].suggests and "loss.blur_init_sigma" not in gens[1].suggests
     assert gens[2].suggests["loss.blur_init_sigma"] == 10 and gens[2].suggests["loss.blur_fade_kimg"] == 200
     assert all(isinstance(m, MetricSpec) and m.summary for m in metrics)
-    source = open(sg3_plugin.__file__).read()
+    with open(sg3_plugin.__file__) as f:
+        source = f.read()
     assert "import torch" not in source  # the networks load lazily inside the factories
 
 
 def test_t_and_r_defaults():
     t, r, default = StyleGAN3TConfig(), StyleGAN3RConfig(), StyleGAN3Config()
     assert default.model_dump(exclude={"name"}) == t.model_dump(exclude={"name"})
-    assert (t.z_dim, t.w_dim, t.map_depth, t.num_layers, t.num_critical, t.margin_size) == (512, 512, 2, 14, 2, 10)
+    assert (t.z_dim, t.w_dim, t.map_depth, t.num_layers, t.num_critical) == (512, 512, 2, 14, 2)
+    assert t.margin_size == 10
     assert (t.first_cutoff, t.first_stopband, t.last_stopband_rel) == (2, 2 ** 2.1, 2 ** 0.3)
-    assert (t.output_scale, t.num_fp16_res, t.conv_clamp, t.filter_size, t.lrelu_upsampling) == (0.25, 4, 256, 6, 2)
+    assert (t.output_scale, t.num_fp16_res, t.conv_clamp) == (0.25, 4, 256)
+    assert (t.filter_size, t.lrelu_upsampling) == (6, 2)
     assert (t.channel_base, t.channel_max, t.conv_kernel, t.use_radial_filters) == (32768, 512, 3, False)
     assert (r.channel_base, r.channel_max, r.conv_kernel, r.use_radial_filters) == (65536, 1024, 1, True)
     assert DEFAULT_MAGNITUDE_EMA_BETA == t.magnitude_ema_beta == pytest.approx(0.99889, abs=1e-5)
@@ -82,7 +86,8 @@ def test_t_and_r_defaults():
         StyleGAN3RConfig(conv_kernel=0)
 
 
-@pytest.mark.parametrize(("name", "blur"), [("stylegan3", False), ("stylegan3-t", False), ("stylegan3-r", True)])
+@pytest.mark.parametrize(("name", "blur"),
+                         [("stylegan3", False), ("stylegan3-t", False), ("stylegan3-r", True)])
 def test_suggested_official_settings(name, blur):
     config, applied = resolve_config({"generator": name, "discriminator": "pggan"})
     assert config.training.glr == 0.0025 and config.loss.style_mixing_prob == 0
@@ -117,8 +122,8 @@ def test_blur_schedule_of_stylegan3_r_reaches_the_discriminator():
     real = torch.randn(2, 3, 16, 16)
     for nimg, sigma in ((0, 10.0), (100_000, 5.0), (250_000, 0.0)):
         D.seen.clear()
-        batch = PhaseBatch(real_img=real, real_c=torch.zeros(2, 0), gen_z=torch.randn(2, 16), gen_c=torch.zeros(2, 0),
-                           gain=1.0, cur_nimg=nimg)
+        batch = PhaseBatch(real_img=real, real_c=torch.zeros(2, 0), gen_z=torch.randn(2, 16),
+                           gen_c=torch.zeros(2, 0), gain=1.0, cur_nimg=nimg)
         loss.accumulate_gradients("Dmain", batch)
         fake_seen, real_seen = D.seen
         want = blur_images(real, sigma) if sigma else real
@@ -162,7 +167,8 @@ def test_equivariance_metrics_need_an_input_transform():
 
 
 def _train(tmp_path, generator, disc=TINY_D, metrics=()):
-    cfg = {"generator": {**generator, **TINY_G}, "discriminator": disc, "dataset": {"name": "shapes", "resolution": 32},
+    cfg = {"generator": {**generator, **TINY_G}, "discriminator": disc,
+           "dataset": {"name": "shapes", "resolution": 32},
            "loss": {"name": "logistic", "r1_gamma": 1.0, "r1_interval": 4}, "training": TRAINING,
            "metrics": list(metrics), "outdir": str(tmp_path)}
     return ganforge.train(cfg)
@@ -181,8 +187,9 @@ def test_train_stylegan3_t_with_pggan_discriminator_and_eq_metric(tmp_path):
 
 
 def test_gan_run_stylegan3_r_with_blur_schedule(tmp_path, cli):
-    args = ["run", "--generator", "stylegan3-r", "--disc", "pggan", "--data", "shapes", "--outdir", str(tmp_path),
-            "--set", "dataset.resolution=32", "--gamma", "1", "--batch", "8", "--kimg", "0.016", "--tick", "0.008"]
+    args = ["run", "--generator", "stylegan3-r", "--disc", "pggan", "--data", "shapes", "--outdir",
+            str(tmp_path), "--set", "dataset.resolution=32", "--gamma", "1", "--batch", "8",
+            "--kimg", "0.016", "--tick", "0.008"]
     args += [f"--set=generator.{k}={v}" for k, v in TINY_G.items()]
     args += [f"--set=discriminator.{k}={v}" for k, v in TINY_D.items() if k != "name"]
     args += ["--set", "training.progress=false", "--set", "training.tensorboard=false",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -14,10 +16,10 @@ from ganforge.plugins.stylegan3.schedule import layer_padding, layer_schedule, r
 # Layer names of the official networks (read from their state dicts), by (config, resolution, cbase).
 T1024 = ("L0_36_512 L1_36_512 L2_52_512 L3_52_512 L4_84_512 L5_148_512 L6_148_512 L7_276_323 L8_276_203 "
          "L9_532_128 L10_1044_81 L11_1044_51 L12_1044_32 L13_1024_32 L14_1024_3")
-R1024 = ("L0_36_1024 L1_36_1024 L2_52_1024 L3_52_1024 L4_84_1024 L5_148_1024 L6_148_1024 L7_276_645 L8_276_406 "
-         "L9_532_256 L10_1044_161 L11_1044_102 L12_1044_64 L13_1024_64 L14_1024_3")
-T512 = ("L0_36_512 L1_36_512 L2_52_512 L3_52_512 L4_84_512 L5_84_512 L6_148_512 L7_148_483 L8_276_323 L9_276_215 "
-        "L10_532_144 L11_532_96 L12_532_64 L13_512_64 L14_512_3")
+R1024 = ("L0_36_1024 L1_36_1024 L2_52_1024 L3_52_1024 L4_84_1024 L5_148_1024 L6_148_1024 L7_276_645 "
+         "L8_276_406 L9_532_256 L10_1044_161 L11_1044_102 L12_1044_64 L13_1024_64 L14_1024_3")
+T512 = ("L0_36_512 L1_36_512 L2_52_512 L3_52_512 L4_84_512 L5_84_512 L6_148_512 L7_148_483 L8_276_323 "
+        "L9_276_215 L10_532_144 L11_532_96 L12_532_64 L13_512_64 L14_512_3")
 R512_TAIL = "L7_148_967 L8_276_645 L9_276_431 L10_532_287 L11_532_192 L12_532_128 L13_512_128 L14_512_3"
 T256_CB16K = ("L0_36_512 L1_36_512 L2_36_512 L3_52_512 L4_52_512 L5_84_512 L6_84_512 L7_148_362 L8_148_256 "
               "L9_148_181 L10_276_128 L11_276_91 L12_276_64 L13_256_64 L14_256_3")
@@ -64,8 +66,9 @@ def test_t1024_parameters_buffers_and_filters():
     sd = G.state_dict()
     shapes = {k: tuple(v.shape) for k, v in sd.items()}
     assert {k: v for k, v in shapes.items() if k.startswith("synthesis.input.")} == {
-        "synthesis.input.weight": (512, 512), "synthesis.input.transform": (3, 3), "synthesis.input.freqs": (512, 2),
-        "synthesis.input.phases": (512,), "synthesis.input.affine.weight": (4, 512), "synthesis.input.affine.bias": (4,)}
+        "synthesis.input.weight": (512, 512), "synthesis.input.transform": (3, 3),
+        "synthesis.input.freqs": (512, 2), "synthesis.input.phases": (512,),
+        "synthesis.input.affine.weight": (4, 512), "synthesis.input.affine.bias": (4,)}
     assert {k for k in shapes if k.startswith("mapping.")} == {
         "mapping.w_avg", "mapping.fc0.weight", "mapping.fc0.bias", "mapping.fc1.weight", "mapping.fc1.bias"}
     for name in G.synthesis.layer_names:
@@ -116,7 +119,7 @@ def test_schedule_formulas_independently():
         assert layer.use_fp16 == (s * 16 > res)
     assert (inp.channels, inp.size, inp.sampling_rate, inp.bandwidth) == (512, 36, 16, 2)
     assert layers[-1].out_cutoff == 256 and layers[-1].out_sampling_rate == 512  # last layers: Nyquist
-    for prev, layer in zip(layers, layers[1:]):
+    for prev, layer in itertools.pairwise(layers):
         assert (layer.in_size, layer.in_channels, layer.in_cutoff) == (prev.out_size, prev.out_channels,
                                                                        prev.out_cutoff)
 

@@ -26,8 +26,8 @@ class ToySynthesis(torch.nn.Module):
     grid) or ``q = p`` for a part of the image (``sticky`` > 0: a pattern glued to the pixel grid, as the
     texture sticking of non-equivariant generators)."""
 
-    def __init__(self, res: int, bandwidth: float, sticky: float = 0.0, translation_only: bool = False, n: int = 12,
-                 seed: int = 0) -> None:
+    def __init__(self, res: int, bandwidth: float, sticky: float = 0.0, translation_only: bool = False,
+                 n: int = 12, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.res, self.sticky, self.translation_only = res, sticky, translation_only
@@ -60,8 +60,8 @@ class ToySynthesis(torch.nn.Module):
 class ToyG(torch.nn.Module):
     """A generator with StyleGAN3's interface (mapping, synthesis, input transform) and a known answer."""
 
-    def __init__(self, res: int = 32, bandwidth: float = 4, sticky: float = 0.0, translation_only: bool = False,
-                 z_dim: int = 16) -> None:
+    def __init__(self, res: int = 32, bandwidth: float = 4, sticky: float = 0.0,
+                 translation_only: bool = False, z_dim: int = 16) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.img_resolution, self.img_channels = z_dim, 0, res, 3
         self.mapping = ToyMapping()

@@ -58,7 +58,8 @@ def rotation_matrix(angle: float | torch.Tensor) -> torch.Tensor:
     a = torch.as_tensor(angle, dtype=torch.float32)
     c, s = torch.cos(a), torch.sin(a)
     zero, one = torch.zeros_like(a), torch.ones_like(a)
-    return torch.stack([torch.stack([c, s, zero]), torch.stack([-s, c, zero]), torch.stack([zero, zero, one])])
+    rows = [torch.stack([c, s, zero]), torch.stack([-s, c, zero]), torch.stack([zero, zero, one])]
+    return torch.stack(rows)
 
 
 def _shift(x: torch.Tensor, dx: int, dy: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +75,7 @@ def _shift(x: torch.Tensor, dx: int, dy: int) -> tuple[torch.Tensor, torch.Tenso
 
 def integer_translation(x: torch.Tensor, tx: float, ty: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Shift by ``round(tx * W)``, ``round(ty * H)`` pixels (content moves right/down for positive t)."""
-    return _shift(x, int(round(float(tx) * x.shape[3])), int(round(float(ty) * x.shape[2])))
+    return _shift(x, round(float(tx) * x.shape[3]), round(float(ty) * x.shape[2]))
 
 
 def _lanczos_taps(frac: float, a: int) -> torch.Tensor:
@@ -84,7 +85,8 @@ def _lanczos_taps(frac: float, a: int) -> torch.Tensor:
     return taps / taps.sum()
 
 
-def fractional_translation(x: torch.Tensor, tx: float, ty: float, a: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+def fractional_translation(x: torch.Tensor, tx: float, ty: float,
+                           a: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Shift by ``tx * W``, ``ty * H`` pixels with Lanczos-``a`` interpolation.
 
     With ``t W = i + f`` (``i`` integer, ``0 <= f < 1``): ``z[p] = sum_{j=-(a-1)}^{a} L(j - f) x[p - i - j]``
@@ -132,8 +134,10 @@ def bandlimited_affine_filter(mat: torch.Tensor, a: int = 3, amax: int = 16, afl
     def circular_conv(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         return torch.fft.ifftn(torch.fft.fftn(p) * torch.fft.fftn(q)).real
 
-    f = circular_conv(sinc(xi * cutoff_in) * sinc(yi * cutoff_in), sinc(xo * cutoff_out) * sinc(yo * cutoff_out))
-    win = circular_conv(lanczos_window(xi, a) * lanczos_window(yi, a), lanczos_window(xo, a) * lanczos_window(yo, a))
+    f = circular_conv(sinc(xi * cutoff_in) * sinc(yi * cutoff_in),
+                      sinc(xo * cutoff_out) * sinc(yo * cutoff_out))
+    win = circular_conv(lanczos_window(xi, a) * lanczos_window(yi, a),
+                        lanczos_window(xo, a) * lanczos_window(yo, a))
     f = f * win
     c = (aflt - amax) * up
     f = f.roll([aflt * up - 1] * 2, dims=[0, 1])[c:-c, c:-c]  # centre, crop to +-amax pixels
@@ -170,16 +174,18 @@ def affine_resample(x: torch.Tensor, mat: torch.Tensor, up: int = 4, a: int = 3,
     return z, grid_sample(m, grid)
 
 
-def fractional_rotation(x: torch.Tensor, angle: float | torch.Tensor, a: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+def fractional_rotation(x: torch.Tensor, angle: float | torch.Tensor,
+                        a: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate by ``angle`` radians (the reference of EQ-R)."""
     return affine_resample(x, rotation_matrix(angle), a=a, amax=a * 2)
 
 
-def pseudo_rotation(x: torch.Tensor, angle: float | torch.Tensor, a: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
+def pseudo_rotation(x: torch.Tensor, angle: float | torch.Tensor,
+                    a: int = 3) -> tuple[torch.Tensor, torch.Tensor]:
     """Filter with the band limits of a rotation by ``angle`` without resampling (EQ-R's treatment of
     the generator's output); the mask drops the filter's half-width at the border."""
-    f = bandlimited_affine_filter(rotation_matrix(-torch.as_tensor(angle, dtype=torch.float32)), a=a, amax=a * 2,
-                                  up=1).to(x.device)
+    mat = rotation_matrix(-torch.as_tensor(angle, dtype=torch.float32))
+    f = bandlimited_affine_filter(mat, a=a, amax=a * 2, up=1).to(x.device)
     y = filter2d(x, f)
     m = torch.zeros_like(y)
     c = f.shape[0] // 2

@@ -37,8 +37,8 @@ class Generator(torch.nn.Module):
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
         self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **synthesis_kwargs)
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution,
+                                          img_channels=img_channels, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                       **(mapping_kwargs or {}))
@@ -51,14 +51,16 @@ class Generator(torch.nn.Module):
         return self.synthesis(ws, force_fp32=force_fp32, update_emas=update_emas)
 
     def extra_repr(self) -> str:
-        return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, img_resolution={self.img_resolution}, "
-                f"img_channels={self.img_channels}, num_ws={self.num_ws}")
+        return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, "
+                f"img_resolution={self.img_resolution}, img_channels={self.img_channels}, "
+                f"num_ws={self.num_ws}")
 
 
 #: Config fields -> official constructor kwargs of the synthesis network and its layers.
-SYNTHESIS_FIELDS = ("channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff", "first_stopband",
-                    "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res", "conv_kernel", "filter_size",
-                    "lrelu_upsampling", "use_radial_filters", "conv_clamp", "magnitude_ema_beta")
+SYNTHESIS_FIELDS = ("channel_base", "channel_max", "num_layers", "num_critical", "first_cutoff",
+                    "first_stopband", "last_stopband_rel", "margin_size", "output_scale", "num_fp16_res",
+                    "conv_kernel", "filter_size", "lrelu_upsampling", "use_radial_filters", "conv_clamp",
+                    "magnitude_ema_beta")
 #: Config fields -> official ``mapping_kwargs``.
 MAPPING_FIELDS = {"map_depth": "num_layers", "map_lr_multiplier": "lr_multiplier", "w_avg_beta": "w_avg_beta"}
 

@@ -46,7 +46,8 @@ def init_kwargs_to_config(kwargs: dict[str, Any]) -> tuple[Any, DataInfo]:
     mapping_names = {v: k for k, v in MAPPING_FIELDS.items()}
     unknown += [f"mapping_kwargs.{k}" for k in sorted(set(mapping) - set(mapping_names))]
     if unknown:
-        raise CheckpointError(f"StyleGAN3 generator has constructor arguments this plugin does not know: {unknown}")
+        raise CheckpointError(f"StyleGAN3 generator has constructor arguments this plugin does not know: "
+                              f"{unknown}")
     values: dict[str, Any] = {k: kwargs[k] for k in SYNTHESIS_FIELDS if k in kwargs}
     values.update({mapping_names[k]: v for k, v in mapping.items()})
     values.update(z_dim=kwargs["z_dim"], w_dim=kwargs["w_dim"])

@@ -52,9 +52,10 @@ class FullyConnectedLayer(torch.nn.Module):
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.activation = activation
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) * (weight_init / lr_multiplier))
-        init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features])
-        self.bias = torch.nn.Parameter(torch.from_numpy((init / lr_multiplier).astype(np.float32))) if bias else None
+        weight = torch.randn([out_features, in_features]) * (weight_init / lr_multiplier)
+        self.weight = torch.nn.Parameter(weight)
+        init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]) / lr_multiplier
+        self.bias = torch.nn.Parameter(torch.from_numpy(init.astype(np.float32))) if bias else None
         self.weight_gain = lr_multiplier / np.sqrt(in_features)
         self.bias_gain = lr_multiplier
 
@@ -70,7 +71,8 @@ class FullyConnectedLayer(torch.nn.Module):
         return bias_act(x.matmul(w.t()), b, act=self.activation)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, activation={self.activation}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"activation={self.activation}")
 
 
 class MappingNetwork(torch.nn.Module):

@@ -70,7 +70,8 @@ class EquivarianceMetric:
             transform = eq.integer_translation if self.kind == "eqt_int" else eq.fractional_translation
             ref, mask = transform(orig, float(t[0]), float(t[1]))
         else:
-            angle = float((torch.rand([], generator=gen, dtype=torch.float64) * 2 - 1) * (cfg.rotate_max * math.pi))
+            u = torch.rand([], generator=gen, dtype=torch.float64)
+            angle = float((u * 2 - 1) * (cfg.rotate_max * math.pi))
             M.copy_(eq.rotation_matrix(-angle).to(M))
             img = synth()
             ref, ref_mask = eq.fractional_rotation(orig, angle)
@@ -104,7 +105,8 @@ class EquivarianceMetric:
         value = eq.psnr(float(sums[0]), float(sums[1]))
         provenance = {"num_gen": num_batches * self.cfg.batch_gen, "batch_gen": self.cfg.batch_gen,
                       "transform": self.kind, "translate_max": self.cfg.translate_max,
-                      "rotate_max": self.cfg.rotate_max, "detector": "none", "sampling_time": time.time() - start}
+                      "rotate_max": self.cfg.rotate_max, "detector": "none",
+                      "sampling_time": time.time() - start}
         return {"results": {self.cfg.name: value}, "provenance": provenance}
 
 

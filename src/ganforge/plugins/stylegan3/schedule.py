@@ -65,8 +65,8 @@ class LayerSpec:
 
 def layer_schedule(img_resolution: int, img_channels: int, channel_base: int = 32768, channel_max: int = 512,
                    num_layers: int = 14, num_critical: int = 2, first_cutoff: float = 2,
-                   first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3, margin_size: int = 10,
-                   num_fp16_res: int = 4) -> tuple[InputSpec, list[LayerSpec]]:
+                   first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3,
+                   margin_size: int = 10, num_fp16_res: int = 4) -> tuple[InputSpec, list[LayerSpec]]:
     """The input and the ``num_layers + 1`` synthesis layers of a StyleGAN3 generator.
 
     Arguments are the official ``SynthesisNetwork`` constructor's (module docstring).
@@ -92,7 +92,8 @@ def layer_schedule(img_resolution: int, img_channels: int, channel_base: int = 3
         p = max(i - 1, 0)
         layers.append(LayerSpec(
             index=i, in_channels=int(channels[p]), out_channels=int(channels[i]), in_size=int(sizes[p]),
-            out_size=int(sizes[i]), in_sampling_rate=int(sampling_rates[p]), out_sampling_rate=int(sampling_rates[i]),
+            out_size=int(sizes[i]), in_sampling_rate=int(sampling_rates[p]),
+            out_sampling_rate=int(sampling_rates[i]),
             in_cutoff=float(cutoffs[p]), out_cutoff=float(cutoffs[i]), in_half_width=float(half_widths[p]),
             out_half_width=float(half_widths[i]), is_torgb=i == num_layers,
             is_critically_sampled=i >= num_layers - num_critical,
@@ -112,8 +113,8 @@ def resampling(in_sampling_rate: int, out_sampling_rate: int, is_torgb: bool, lr
     up = int(np.rint(tmp / in_sampling_rate))
     down = int(np.rint(tmp / out_sampling_rate))
     if in_sampling_rate * up != tmp or out_sampling_rate * down != tmp:
-        raise ValueError(f"sampling rates {in_sampling_rate} -> {out_sampling_rate} are not integer multiples "
-                         f"of each other")
+        raise ValueError(f"sampling rates {in_sampling_rate} -> {out_sampling_rate} are not integer "
+                         f"multiples of each other")
     up_taps = filter_size * up if up > 1 and not is_torgb else 1
     down_taps = filter_size * down if down > 1 and not is_torgb else 1
     return tmp, up, up_taps, down, down_taps

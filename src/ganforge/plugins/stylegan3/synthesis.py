@@ -45,34 +45,38 @@ def modulated_conv2d(
     Args:
         fused: True: one grouped convolution with per-sample weights (the official formulation,
             used on CUDA); False: scale the input channels, run one shared convolution and scale the
-            output channels (the same function; much faster on CPU, where it keeps the
-            channels_last layout of ``x``). None: fused except on CPU.
+            output channels (the same function; on CPU a batched convolution is much faster than
+            a grouped one). None: fused on CUDA and for a single sample, else split. Both keep the
+            channels_last layout of ``x`` on CPU.
 
     Returns:
         ``[N, O, H + 2 * padding - k + 1, W + 2 * padding - k + 1]`` in ``x``'s dtype.
     """
     n = x.shape[0]
     out_ch, in_ch, kh, kw = w.shape
-    if demodulate:
-        w = w * w.square().mean(dim=[1, 2, 3], keepdim=True).rsqrt()
-        s = s * s.square().mean().rsqrt()
     if fused is None:
-        fused = x.device.type != "cpu"
-    if not fused:
-        dcoefs = None
-        if demodulate:  # sum_{i,k} (w_oik s_ni)^2 = (sum_k w_oik^2) @ s_ni^2
-            dcoefs = ((w.square().sum(dim=[2, 3]) @ s.square().t()).t() + 1e-8).rsqrt()  # [N, O]
-        scale = s if input_gain is None else s * input_gain.expand(n, in_ch)
-        x = x * scale.to(x.dtype).reshape(n, in_ch, 1, 1)
-        x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding)
-        return x if dcoefs is None else x * dcoefs.to(x.dtype).reshape(n, out_ch, 1, 1)
-    w = w.unsqueeze(0) * s.reshape(n, 1, in_ch, 1, 1)  # [N, O, I, k, k]
+        fused = x.device.type != "cpu" or n == 1
+    # Everything is folded into per-(sample, output, input) factors so the weight is read twice and
+    # the activations are never rescaled for a single sample.
+    out_scale = None  # [N, O]
     if demodulate:
-        w = w * (w.square().sum(dim=[2, 3, 4]) + 1e-8).rsqrt().reshape(n, out_ch, 1, 1, 1)
-    if input_gain is not None:
-        w = w * input_gain.expand(n, in_ch).reshape(n, 1, in_ch, 1, 1)
+        w2 = w.square().sum(dim=[2, 3])  # [O, I]
+        w_rms_inv = (w2.sum(dim=1) / (in_ch * kh * kw)).rsqrt()  # [O]
+        s = s * s.square().mean().rsqrt()
+        dcoefs = (w_rms_inv.square().unsqueeze(0) * (s.square() @ w2.t()) + 1e-8).rsqrt()  # [N, O]
+        out_scale = w_rms_inv.unsqueeze(0) * dcoefs
+    in_scale = s if input_gain is None else s * input_gain.expand(n, in_ch)  # [N, I]
+    if not fused:
+        x = x * in_scale.to(x.dtype).reshape(n, in_ch, 1, 1)
+        x = torch.nn.functional.conv2d(x, w.to(x.dtype), padding=padding)
+        return x if out_scale is None else x * out_scale.to(x.dtype).reshape(n, out_ch, 1, 1)
+    factor = in_scale.unsqueeze(1) if out_scale is None else out_scale.unsqueeze(2) * in_scale.unsqueeze(1)
+    w = w.unsqueeze(0) * factor.reshape(n, -1, in_ch, 1, 1)  # [N, O, I, k, k]
+    if n == 1:  # no reshape: it would lose the channels_last layout of x
+        return torch.nn.functional.conv2d(x, w[0].to(x.dtype), padding=padding)
     x = x.reshape(1, n * in_ch, *x.shape[2:])
-    x = torch.nn.functional.conv2d(x, w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype), padding=padding, groups=n)
+    w = w.reshape(n * out_ch, in_ch, kh, kw).to(x.dtype)
+    x = torch.nn.functional.conv2d(x, w, padding=padding, groups=n)
     return x.reshape(n, out_ch, *x.shape[2:])
 
 
@@ -122,7 +126,8 @@ class SynthesisInput(torch.nn.Module):
         phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
         freqs = freqs @ transforms[:, :2, :2]
         # Frequencies a user rotation or scale pushed past the band are faded out, not aliased.
-        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
+        band = self.sampling_rate / 2 - self.bandwidth
+        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / band).clamp(0, 1)
         return freqs, phases, amplitudes
 
     def sampling_grid(self, device: Any = None) -> torch.Tensor:
@@ -171,7 +176,8 @@ class SynthesisLayer(torch.nn.Module):
         super().__init__()
         self.spec = spec
         self.w_dim = int(w_dim)
-        self.is_torgb, self.is_critically_sampled, self.use_fp16 = spec.is_torgb, spec.is_critically_sampled, spec.use_fp16
+        self.is_torgb, self.use_fp16 = spec.is_torgb, spec.use_fp16
+        self.is_critically_sampled = spec.is_critically_sampled
         self.in_channels, self.out_channels = spec.in_channels, spec.out_channels
         self.in_size, self.out_size = spec.in_size, spec.out_size
         self.conv_kernel = 1 if spec.is_torgb else int(conv_kernel)
@@ -192,8 +198,8 @@ class SynthesisLayer(torch.nn.Module):
             self.up_taps, spec.in_cutoff, spec.in_half_width * 2, tmp))
         self.register_buffer("down_filter", design_lowpass_filter(
             self.down_taps, spec.out_cutoff, spec.out_half_width * 2, tmp, radial=self.down_radial))
-        self.padding = layer_padding(spec.in_size, spec.out_size, self.conv_kernel, self.up_factor, self.down_factor,
-                                     self.up_taps, self.down_taps)
+        self.padding = layer_padding(spec.in_size, spec.out_size, self.conv_kernel, self.up_factor,
+                                     self.down_factor, self.up_taps, self.down_taps)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, force_fp32: bool = False,
                 update_emas: bool = False) -> torch.Tensor:
@@ -204,19 +210,21 @@ class SynthesisLayer(torch.nn.Module):
         styles = self.affine(w)
         if self.is_torgb:
             styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel ** 2))
-        dtype = torch.float16 if (self.use_fp16 and not force_fp32 and x.device.type == "cuda") else torch.float32
+        fp16 = self.use_fp16 and not force_fp32 and x.device.type == "cuda"
+        dtype = torch.float16 if fp16 else torch.float32
         x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
                              padding=self.conv_kernel - 1, input_gain=input_gain)
         gain, slope = (1.0, 1.0) if self.is_torgb else (math.sqrt(2), 0.2)
-        return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype), up=self.up_factor,
-                              down=self.down_factor, padding=self.padding, gain=gain, slope=slope,
-                              clamp=self.conv_clamp)
+        return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype),
+                              up=self.up_factor, down=self.down_factor, padding=self.padding, gain=gain,
+                              slope=slope, clamp=self.conv_clamp)
 
     def extra_repr(self) -> str:
         s = self.spec
-        return (f"w_dim={self.w_dim}, is_torgb={self.is_torgb}, is_critically_sampled={self.is_critically_sampled}, "
-                f"use_fp16={self.use_fp16}, in_sampling_rate={s.in_sampling_rate:g}, "
-                f"out_sampling_rate={s.out_sampling_rate:g}, in_cutoff={s.in_cutoff:g}, out_cutoff={s.out_cutoff:g}, "
+        return (f"w_dim={self.w_dim}, is_torgb={self.is_torgb}, "
+                f"is_critically_sampled={self.is_critically_sampled}, use_fp16={self.use_fp16}, "
+                f"in_sampling_rate={s.in_sampling_rate:g}, out_sampling_rate={s.out_sampling_rate:g}, "
+                f"in_cutoff={s.in_cutoff:g}, out_cutoff={s.out_cutoff:g}, "
                 f"in_half_width={s.in_half_width:g}, out_half_width={s.out_half_width:g}, "
                 f"in_size={self.in_size}, out_size={self.out_size}, in_channels={self.in_channels}, "
                 f"out_channels={self.out_channels}, conv_kernel={self.conv_kernel}, up={self.up_factor}, "
@@ -237,12 +245,15 @@ class SynthesisNetwork(torch.nn.Module):
                  first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3, margin_size: int = 10,
                  output_scale: float = 0.25, num_fp16_res: int = 4, **layer_kwargs: Any) -> None:
         super().__init__()
-        self.w_dim, self.img_resolution, self.img_channels = int(w_dim), int(img_resolution), int(img_channels)
-        self.num_layers, self.num_critical, self.num_ws = int(num_layers), int(num_critical), int(num_layers) + 2
-        self.margin_size, self.output_scale, self.num_fp16_res = int(margin_size), float(output_scale), int(num_fp16_res)
-        inp, layers = layer_schedule(self.img_resolution, self.img_channels, channel_base, channel_max, num_layers,
-                                     num_critical, first_cutoff, first_stopband, last_stopband_rel, margin_size,
-                                     num_fp16_res)
+        self.w_dim = int(w_dim)
+        self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
+        self.num_layers, self.num_critical = int(num_layers), int(num_critical)
+        self.num_ws = self.num_layers + 2
+        self.margin_size, self.output_scale = int(margin_size), float(output_scale)
+        self.num_fp16_res = int(num_fp16_res)
+        inp, layers = layer_schedule(self.img_resolution, self.img_channels, channel_base, channel_max,
+                                     num_layers, num_critical, first_cutoff, first_stopband,
+                                     last_stopband_rel, margin_size, num_fp16_res)
         self.input = SynthesisInput(self.w_dim, inp.channels, inp.size, inp.sampling_rate, inp.bandwidth)
         self.layer_names: list[str] = []
         for spec in layers:
@@ -263,5 +274,6 @@ class SynthesisNetwork(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return (f"w_dim={self.w_dim}, num_ws={self.num_ws}, img_resolution={self.img_resolution}, "
-                f"img_channels={self.img_channels}, num_layers={self.num_layers}, num_critical={self.num_critical}, "
+                f"img_channels={self.img_channels}, num_layers={self.num_layers}, "
+                f"num_critical={self.num_critical}, "
                 f"margin_size={self.margin_size}, num_fp16_res={self.num_fp16_res}")
