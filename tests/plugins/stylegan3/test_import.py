@@ -224,3 +224,20 @@ def test_convert_pickle_to_native_and_back(tmp_path, cli):
     z, c = torch.randn(2, 16), torch.eye(2)
     assert torch.equal(G2(z, c), G(z, c))
     assert float(G2.synthesis.L0_36_16.magnitude_ema) == float(G.synthesis.L0_36_16.magnitude_ema) != 1.0
+
+
+def test_gan_metrics_computes_equivariance_of_a_pickle(tmp_path, cli):
+    from ganforge.core.registry import get_registry
+
+    if not get_registry().has("metric", "fid50k_full"):
+        pytest.skip("gan metrics comes with the metrics plugin, not on this branch yet")
+    torch.manual_seed(0)
+    cfg, info = StyleGAN3TConfig(**SMALL), DataInfo(32)
+    G = build_generator(cfg, info)
+    write_snapshot(tmp_path / "net.pkl", cfg, info, G, G)
+    result = cli(["metrics", "--network", str(tmp_path / "net.pkl"), "--metrics", "eqt50k_int,eqr50k",
+                  "--num-gen", "8", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    records = {r["metric"]: r for r in __import__("json").loads(result.stdout)}
+    assert records["eqt50k_int"]["results"]["eqt50k_int"] > 30
+    assert records["eqr50k"]["provenance"]["num_gen"] == 8
