@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from typing import Literal
 
@@ -238,6 +239,6 @@ def test_gan_metrics_computes_equivariance_of_a_pickle(tmp_path, cli):
     result = cli(["metrics", "--network", str(tmp_path / "net.pkl"), "--metrics", "eqt50k_int,eqr50k",
                   "--num-gen", "8", "--device", "cpu", "--json"])
     assert result.exit_code == 0, result.output
-    records = {r["metric"]: r for r in __import__("json").loads(result.stdout)}
+    records = {r["metric"]: r for r in json.loads(result.stdout)}
     assert records["eqt50k_int"]["results"]["eqt50k_int"] > 30
     assert records["eqr50k"]["provenance"]["num_gen"] == 8

@@ -207,8 +207,12 @@ def test_gan_run_stylegan3_r_with_blur_schedule(tmp_path, cli):
 
 
 def test_train_stylegan3_with_stylegan2_discriminator(tmp_path):
-    if not get_registry().has("discriminator", "stylegan2"):
+    registry = get_registry()
+    if not registry.has("discriminator", "stylegan2"):
         pytest.skip("the stylegan2 plugin is not on this branch yet")
-    disc = {"name": "stylegan2", "channel_base": 256, "channel_max": 16}
-    result = _train(tmp_path, {"name": "stylegan3"}, disc=disc)
-    assert result.status == "done"
+    fields = registry.get("discriminator", "stylegan2").config.model_fields
+    small = {"channel_base": 256, "channel_max": 16, "cbase": 256, "cmax": 16}
+    disc = {"name": "stylegan2", **{k: v for k, v in small.items() if k in fields}}
+    for name in ("stylegan3", "stylegan3-r"):
+        result = _train(tmp_path / name, {"name": name}, disc=disc)
+        assert result.status == "done" and result.cur_nimg >= 16
