@@ -93,3 +93,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     tail = install_and_test.split("&& . .venv/bin/activate && ", 1)[1]
     assert tail in ci.splitlines(), f"the last line of .ci/run must be the README's test command: {tail}"
+
+
+def test_cli_reference_is_current():
+    from ganforge.cli._docs import render
+
+    assert (ROOT / "docs" / "cli.md").read_text() == render(), \
+        "docs/cli.md is stale: regenerate it with `python -m ganforge.cli._docs > docs/cli.md`"

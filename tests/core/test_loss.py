@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.core.config import TrainingConfig
-from ganforge.core.loss import GANLoss, LossTerm, PhaseBatch, blur_images
+from ganforge.core.loss import LossTerm, PhaseBatch, blur_images
 from ganforge.core.training.setup import make_phases
 from ganforge.plugins.default_losses.losses import HingeConfig, HingeLoss, LogisticConfig, LogisticLoss
 

@@ -6,10 +6,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganforge.ops import grid_sample
+from ganforge.ops import grid_sample, grid_sample_gradfix
 from ganforge.ops.grid_sample_gradfix import _grid_sample_ref
 
 F64 = torch.float64
+
+
+@pytest.fixture(params=["custom", "auto"])
+def mode(request, monkeypatch):
+    """'custom': always our autograd function; 'auto': native where it has double backward."""
+    monkeypatch.setattr(grid_sample_gradfix, "force_custom", request.param == "custom")
+    return request.param
 
 
 def _data(dtype=F64):
@@ -22,7 +29,7 @@ def native(x, grid):
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def test_values_and_first_order_gradients_match_native():
+def test_values_and_first_order_gradients_match_native(mode):
     x, grid = _data()
     y = grid_sample(x, grid)
     torch.testing.assert_close(y, native(x, grid))
@@ -32,19 +39,19 @@ def test_values_and_first_order_gradients_match_native():
         torch.testing.assert_close(a, b)
 
 
-def test_second_order_wrt_input():
+def test_second_order_wrt_input(mode):
     x, grid = _data()
     grid = grid.detach()
     assert torch.autograd.gradcheck(lambda x: grid_sample(x, grid), (x,))
     assert torch.autograd.gradgradcheck(lambda x: grid_sample(x, grid), (x,))
 
 
-def test_second_order_wrt_grid_too():
+def test_second_order_wrt_grid_too(mode):
     x, grid = _data()
     assert torch.autograd.gradgradcheck(grid_sample, (x, grid), fast_mode=True)
 
 
-def test_r1_through_augmentation():
+def test_r1_through_augmentation(mode):
     """d/dw of ||d score / dx||^2 with score = D(grid_sample(x)): ours agrees with PyTorch's own
     double backward (available in recent releases; older ones raised here, which is why upstream
     needed the private backward operator)."""
@@ -64,6 +71,17 @@ def test_r1_through_augmentation():
     except RuntimeError:  # pragma: no cover - PyTorch without double backward for grid_sample
         return
     torch.testing.assert_close(dw, dw_native)
+
+
+def test_custom_function_is_used_when_forced(monkeypatch):
+    x, grid = _data()
+    monkeypatch.setattr(grid_sample_gradfix, "force_custom", True)
+    assert "_GridSample" in type(grid_sample(x, grid).grad_fn).__name__
+    monkeypatch.setattr(grid_sample_gradfix, "force_custom", False)
+    monkeypatch.setattr(grid_sample_gradfix, "_native_ok", False)  # as on PyTorch without double backward
+    assert "_GridSample" in type(grid_sample(x, grid).grad_fn).__name__
+    monkeypatch.setattr(grid_sample_gradfix, "_native_ok", None)
+    assert isinstance(grid_sample_gradfix.native_has_double_backward(), bool)
 
 
 def test_no_grad_uses_native():

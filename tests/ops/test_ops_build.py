@@ -158,6 +158,15 @@ def test_losing_the_rename_race_keeps_the_winner(compiler, monkeypatch):
     assert not [p for p in final.parent.iterdir() if "-tmp-" in p.name]
 
 
+def test_broken_cache_entry_is_rebuilt(compiler):
+    final = Path(_build.status("upfirdn2d")["cache_dir"])
+    final.mkdir(parents=True)
+    (final / "junk").write_text("no library here")
+    assert _build.extension("upfirdn2d") is not None
+    assert len(compiler.calls) == 1 and not (final / "junk").exists()
+    assert _build.status("upfirdn2d")["state"] == "loaded"
+
+
 def test_cache_key_tracks_sources_and_gpu(monkeypatch, tmp_path):
     op = _build.OPS["upfirdn2d"]
     key = _build._key(op)

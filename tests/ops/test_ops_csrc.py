@@ -245,3 +245,8 @@ def test_bias_act_kernel(on_emulator, act):
         torch.testing.assert_close(bias_act(xc.to(dtype), bc.to(dtype), act=act).float(),
                                    _bias_act_ref(xc, bc, act=act), rtol=tol, atol=tol)
     assert math.isfinite(float(bias_act(torch.tensor([80.0]), act=act, dim=0)))
+    # one channel: NCHW and channels_last strides differ only where the size is 1
+    x1 = torch.randn(2, 1, 3, 3, dtype=F64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y1 = bias_act(x1, torch.randn(1, dtype=F64), act=act)
+    (g1,) = torch.autograd.grad(y1, x1, torch.randn(2, 1, 3, 3, dtype=F64))
+    assert g1.shape == x1.shape

@@ -75,7 +75,11 @@ def test_anisotropic_factors_and_padding_forms(up, down, pad, kind):
 
 def test_none_filter_is_identity_resampling():
     x = torch.randn(2, 3, 4, 5, dtype=F64)
-    torch.testing.assert_close(upfirdn2d(x, None), x)
+    before = x.clone()
+    same = upfirdn2d(x, None)
+    torch.testing.assert_close(same, x)
+    same.add_(1)  # a new tensor, not an alias of the input
+    torch.testing.assert_close(x, before)
     y = upfirdn2d(x, None, up=2, padding=[0, -1, 0, -1])
     assert y.shape == (2, 3, 7, 9)
     torch.testing.assert_close(y[:, :, ::2, ::2], x)
@@ -86,16 +90,18 @@ def test_none_filter_is_identity_resampling():
 @settings(max_examples=60, deadline=None)
 @given(h=st.integers(1, 9), w=st.integers(1, 9), up=st.integers(1, 4), down=st.integers(1, 4),
        taps=st.integers(1, 6), separable=st.booleans(), pads=st.lists(st.integers(-3, 6), min_size=4, max_size=4))
-def test_output_size_formula(h, w, up, down, taps, separable, pads):
-    f = torch.ones(taps) if separable else torch.ones(taps, taps)
-    x = torch.randn(1, 1, h, w)
+def test_output_size_formula_and_values(h, w, up, down, taps, separable, pads):
+    f = torch.rand(taps, dtype=F64) if separable else torch.rand(taps, taps, dtype=F64)
+    x = torch.randn(1, 2, h, w, dtype=F64)
     out_w = (w * up + pads[0] + pads[1] - taps) // down + 1
     out_h = (h * up + pads[2] + pads[3] - taps) // down + 1
-    if (w * up + pads[0] + pads[1] < taps or h * up + pads[2] + pads[3] < taps or
-            w * up + min(pads[0], 0) + min(pads[1], 0) <= 0 or h * up + min(pads[2], 0) + min(pads[3], 0) <= 0):
+    if w * up + pads[0] + pads[1] < taps or h * up + pads[2] + pads[3] < taps:
+        with pytest.raises(ValueError, match="empty output"):
+            upfirdn2d(x, f, up=up, down=down, padding=pads)
         return
     y = upfirdn2d(x, f, up=up, down=down, padding=pads)
-    assert y.shape == (1, 1, out_h, out_w)
+    assert y.shape == (1, 2, out_h, out_w)
+    torch.testing.assert_close(y, direct_upfirdn2d(x, f, (up, up), (down, down), tuple(pads)), rtol=1e-10, atol=1e-10)
 
 
 def test_gradients_any_order():

@@ -369,6 +369,8 @@ def _build_or_load(op: OpDef) -> tuple[ModuleType, Path, float]:
             problem = _toolchain_problem()
             if problem is not None:
                 raise BuildFailure(problem, _write_log(op, key, problem + "\n"))
+            if final.exists():  # left behind without its library (interrupted copy, manual edits)
+                shutil.rmtree(final, ignore_errors=True)
             _say(f"ganforge: building op {op.name!r} in {final} ...")
             tmp = Path(tempfile.mkdtemp(prefix=f".{key}-tmp-", dir=final.parent))
             try:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from ._utils import check_impl
+from ._utils import check_impl, requires_grad
 
 __all__ = ["fma"]
 
@@ -62,4 +62,6 @@ def fma(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, impl: str = "auto") -
         impl: ``'auto'``, ``'cuda'`` or ``'ref'`` (accepted for a uniform op interface).
     """
     check_impl(impl)
+    if not requires_grad(a, b, c):
+        return torch.addcmul(c, a, b)
     return _Fma.apply(a, b, c)

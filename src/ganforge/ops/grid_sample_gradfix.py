@@ -1,11 +1,15 @@
 """Bilinear ``grid_sample`` whose gradient is differentiable again (R1 through ADA augmentation).
 
 Equivalent to ``F.grid_sample(input, grid, mode='bilinear', padding_mode='zeros',
-align_corners=False)``. PyTorch's own backward (``grid_sampler_2d_backward``) has no derivative,
-so a penalty on ``d D(augment(x)) / dx`` cannot be backpropagated. Here the forward pass is the
-native kernel, and the backward pass is written with public differentiable ops (``gather`` and
-``scatter_add`` over the four bilinear taps), so gradients of any order with respect to the input
-work (and with respect to the grid too, away from the measure-zero pixel boundaries).
+align_corners=False)``. Older PyTorch releases have no derivative for the backward operator
+(``grid_sampler_2d_backward``), so a penalty on ``d D(augment(x)) / dx`` cannot be backpropagated.
+Our fix: the forward pass is the native kernel, and the backward pass is written with public
+differentiable ops (``gather`` and ``scatter_add`` over the four bilinear taps), so gradients of
+any order with respect to the input work (and with respect to the grid too, away from the
+measure-zero pixel boundaries).
+
+Recent PyTorch releases differentiate their own backward; a one-time probe detects that, and then
+the (faster) native op runs. ``force_custom = True`` always uses ours.
 """
 
 from __future__ import annotations
@@ -15,16 +19,38 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-__all__ = ["enabled", "grid_sample"]
+__all__ = ["enabled", "force_custom", "grid_sample", "native_has_double_backward"]
 
-#: Use the custom autograd function (False: always the native op).
+#: Use the custom autograd function where the native op lacks double backward (False: never).
 enabled = True
+#: Use the custom autograd function even where the native op has double backward.
+force_custom = False
+_native_ok: bool | None = None
+
+
+def native_has_double_backward() -> bool:
+    """Whether this PyTorch differentiates ``grid_sample``'s backward w.r.t. its grad output
+    (probed once on a tiny CPU example)."""
+    global _native_ok
+    if _native_ok is None:
+        try:
+            with torch.enable_grad():
+                x = torch.randn(1, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+                w = torch.ones(1, dtype=torch.float64, requires_grad=True)
+                grid = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+                (g,) = torch.autograd.grad((_native(x, grid) * w).sum(), x, create_graph=True)
+                torch.autograd.grad(g.square().sum(), w)
+            _native_ok = True
+        except RuntimeError:
+            _native_ok = False
+    return _native_ok
 
 
 def grid_sample(input: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """Sample ``input`` [N, C, H, W] at ``grid`` [N, Ho, Wo, 2] (x, y in [-1, 1]); bilinear,
     zero padding, ``align_corners=False``. Returns [N, C, Ho, Wo]."""
-    if enabled and torch.is_grad_enabled() and (input.requires_grad or grid.requires_grad):
+    if (enabled and torch.is_grad_enabled() and (input.requires_grad or grid.requires_grad)
+            and (force_custom or not native_has_double_backward())):
         return _GridSample.apply(input, grid)
     return _native(input, grid)
 

@@ -8,9 +8,8 @@ signal, (4) keep every ``down``-th sample. Output size per axis::
 
 The reference path never materialises the zero-inserted image: upsampling is a depthwise
 transposed convolution with stride ``up`` (a polyphase filter), downsampling a strided depthwise
-convolution, and 1-D (separable) filters run as two 1-D passes. On CPU the passes run in
-channels_last layout, where oneDNN's depthwise kernels are several times faster. The result has
-the layout of the input. Gradients of any order with respect to ``x`` come from autograd.
+convolution, and 1-D (separable) filters run as two 1-D passes, in the input's memory layout
+(see ``_utils.CL_MIN_CHANNELS`` for why). The result has the layout of the input. Gradients of any order with respect to ``x`` come from autograd.
 """
 
 from __future__ import annotations
@@ -115,6 +114,9 @@ def _pass_2d(x: torch.Tensor, w: torch.Tensor, upx: int, upy: int, downx: int, d
     """A non-separable pass with 2-D correlation weight ``w`` [fh, fw]."""
     fh, fw = w.shape
     channels = x.shape[1]
+    if fh == 1 and fw == 1 and upx == 1 and upy == 1:  # a scaled, padded, decimated copy
+        x = pad_axis(pad_axis(x, 3, px0, px1), 2, py0, py1)[:, :, ::downy, ::downx]
+        return x * w[0, 0] if float(w[0, 0]) != 1 else x
     weight = w[None, None].expand(channels, 1, -1, -1)
     if upx == 1 and upy == 1:
         sx, sy = max(0, min(px0, px1)), max(0, min(py0, py1))
@@ -167,8 +169,12 @@ def _upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, up: IntOrPair = 1, d
     downx, downy = parse_scaling(down, "down")
     px0, px1, py0, py1 = parse_padding(padding)
     channels_last = wants_channels_last(x)
-    y = _resample_ref(to_compute_layout(x), f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain)
-    return restore_layout(y, channels_last)
+    x_work = to_compute_layout(x, multi_pass=False)  # keep the caller's layout (see _utils)
+    y = restore_layout(_resample_ref(x_work, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter, gain),
+                       channels_last)
+    if y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+        y = y.clone()  # never return (a view of) the input
+    return y
 
 
 # -- compiled implementation ---------------------------------------------------------------------

@@ -9,6 +9,15 @@
 
 namespace gf {
 
+// Same sizes and the same memory order (strides of size-1 dimensions do not matter).
+inline bool same_layout(const at::Tensor& a, const at::Tensor& b) {
+  if (a.sizes() != b.sizes()) return false;
+  for (int64_t d = 0; d < a.dim(); ++d) {
+    if (a.size(d) > 1 && a.stride(d) != b.stride(d)) return false;
+  }
+  return true;
+}
+
 inline void bias_act_check(const at::Tensor& x, const at::Tensor& b, const at::Tensor& xref, const at::Tensor& dy,
                            int64_t act, int64_t grad, int64_t dim) {
   TORCH_CHECK(at::isFloatingType(x.scalar_type()), "bias_act: x must be floating point");
@@ -20,12 +29,12 @@ inline void bias_act_check(const at::Tensor& x, const at::Tensor& b, const at::T
                                  b.scalar_type() == x.scalar_type() && b.device() == x.device()),
               "bias_act: b must be empty or [x.size(dim)] like x");
   if (grad >= 1) {
-    TORCH_CHECK(xref.sizes() == x.sizes() && xref.strides() == x.strides() && xref.scalar_type() == x.scalar_type() &&
+    TORCH_CHECK(same_layout(xref, x) && xref.is_non_overlapping_and_dense() && xref.scalar_type() == x.scalar_type() &&
                     xref.device() == x.device(),
                 "bias_act: xref must match x");
   }
   if (grad == 2) {
-    TORCH_CHECK(dy.sizes() == x.sizes() && dy.strides() == x.strides() && dy.scalar_type() == x.scalar_type() &&
+    TORCH_CHECK(same_layout(dy, x) && dy.is_non_overlapping_and_dense() && dy.scalar_type() == x.scalar_type() &&
                     dy.device() == x.device(),
                 "bias_act: dy must match x");
   }
