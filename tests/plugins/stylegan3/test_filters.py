@@ -18,6 +18,14 @@ from ganforge.plugins.stylegan3.filters import (
 from ganforge.plugins.stylegan3.generator import build_generator
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def response_2d(f: np.ndarray, u: float, v: float, fs: float) -> float:
     """|H(u, v)| of a 2-D filter whose taps sit at (k - (n - 1) / 2) / fs."""
     n = f.shape[0]

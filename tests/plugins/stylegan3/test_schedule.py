@@ -13,6 +13,15 @@ from ganforge.plugins.stylegan3.config import StyleGAN3RConfig, StyleGAN3TConfig
 from ganforge.plugins.stylegan3.generator import build_generator
 from ganforge.plugins.stylegan3.schedule import layer_padding, layer_schedule, resampling
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # Layer names of the official networks (read from their state dicts), by (config, resolution, cbase).
 T1024 = ("L0_36_512 L1_36_512 L2_52_512 L3_52_512 L4_84_512 L5_148_512 L6_148_512 L7_276_323 L8_276_203 "
          "L9_532_128 L10_1044_81 L11_1044_51 L12_1044_32 L13_1024_32 L14_1024_3")
