@@ -64,6 +64,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("ada", "ganforge.plugins.ada"),
     ("freqbias", "ganforge.plugins.freqbias"),
     ("stylegan2", "ganforge.plugins.stylegan2"),
+    ("stylegan3", "ganforge.plugins.stylegan3"),
 )
 
 SOURCE_BUILTIN = "built-in"
