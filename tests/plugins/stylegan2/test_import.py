@@ -136,7 +136,7 @@ def test_layout_defaults_without_recorded_attributes(tmp_path):
         assert (got["w_avg_beta"], got["num_fp16_res"], got["conv_clamp"], got["fused_modconv_default"]) == want
 
 
-def test_stylegan3_snapshot_discriminator_is_imported_generator_left_alone(tmp_path, cli):
+def test_stylegan3_snapshot_discriminator_is_imported_generator_left_alone(tmp_path, cli, monkeypatch):
     G, G_ema, D, gk, dk = _pair()
     write_snapshot(tmp_path / "sg3.pkl", G, D, G_ema, gk, dk, source=SG3_SOURCE)
     data = safe_load(tmp_path / "sg3.pkl")
@@ -146,7 +146,12 @@ def test_stylegan3_snapshot_discriminator_is_imported_generator_left_alone(tmp_p
     img = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(imported.module(img, None), D(img, None))
+    from ganforge.core import plugins
+
+    monkeypatch.setenv("GANFORGE_DISABLE_PLUGINS", "stylegan3")  # without the plugin that owns that generator
+    plugins.reset()
     result = cli(["generate", "--network", str(tmp_path / "sg3.pkl"), "--seeds", "0", "--outdir", str(tmp_path)])
+    plugins.reset()
     assert result.exit_code == 2 and "no installed plugin can import it" in result.output
 
 
