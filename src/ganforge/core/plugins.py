@@ -59,6 +59,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_logging", "ganforge.plugins.default_logging"),
     ("default_checkpoints", "ganforge.plugins.default_checkpoints"),
     ("pggan", "ganforge.plugins.pggan"),
+    ("default_augments", "ganforge.plugins.default_augments"),
+    ("projected", "ganforge.plugins.projected"),
 )
 
 SOURCE_BUILTIN = "built-in"
