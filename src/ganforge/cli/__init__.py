@@ -48,13 +48,19 @@ def make_app(pm: Any = None) -> typer.Typer:
         if verbose:
             os.environ["GANFORGE_VERBOSE"] = "1"
 
-    from ganforge.cli import dataset, generate, ops, plugins, run
+    from ganforge.cli import convert, dataset, generate, plugins, run
 
     run.register(app)
     plugins.register(app)
     generate.register(app)
+    convert.register(app)
     app.add_typer(dataset.app, name="dataset", help="Convert and inspect datasets.")
-    app.add_typer(ops.app, name="ops", help="Status and build of the compiled ops.")
+    try:  # TEMPORARY until the ops branch lands
+        from ganforge.cli import ops
+
+        app.add_typer(ops.app, name="ops", help="Status and build of the compiled ops.")
+    except ImportError:
+        pass
 
     if pm is None:
         from ganforge.core.plugins import get_plugin_manager

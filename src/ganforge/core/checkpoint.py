@@ -38,6 +38,9 @@ __all__ = [
     "build_networks",
     "versions",
     "copy_params_and_buffers",
+    "ImportedNetwork",
+    "load_foreign_pickle",
+    "save_network",
 ]
 
 FORMAT = "ganforge-checkpoint"
@@ -66,6 +69,22 @@ class NetworkBundle:
         if G is None:
             raise CheckpointError("holds no generator", self.path)
         return G
+
+
+@dataclass
+class ImportedNetwork:
+    """What a plugin's ``ganforge_import_network`` returns for one pickled network.
+
+    Attributes:
+        module: our module with the pickled weights loaded (strictly).
+        section: ``"generator"``, ``"discriminator"`` or ``"augment"``.
+        config: the component config equivalent to the pickled constructor arguments (so the network
+            can be saved in our format and rebuilt by the registry).
+    """
+
+    module: torch.nn.Module
+    section: str
+    config: Any
 
 
 def versions() -> dict[str, Any]:
@@ -224,3 +243,73 @@ def copy_params_and_buffers(src: torch.nn.Module, dst: torch.nn.Module) -> dict[
             tensor.copy_(other.to(tensor.device, tensor.dtype))
             report["copied"].append(name)
     return report
+
+
+def load_foreign_pickle(path: str, device: Any = "cpu") -> NetworkBundle:
+    """Import an official StyleGAN2/3 snapshot (``G``, ``D``, ``G_ema``, ``augment_pipe``) without executing it.
+
+    Each pickled network becomes an inert record (``ganforge.core.foreign_pickle``) and is built by the
+    plugin whose ``ganforge_import_network`` recognises it.
+    """
+    from ganforge.core.foreign_pickle import PickledModule, safe_load
+    from ganforge.core.plugins import get_plugin_manager
+
+    data = safe_load(path)
+    roles = ("G", "D", "G_ema", "augment_pipe")
+    if not isinstance(data, dict) or not any(isinstance(data.get(k), PickledModule) for k in roles[:3]):
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"is a pickle but not a network snapshot (expected keys G, D, G_ema; found {keys})", path)
+    pm = get_plugin_manager()
+    imported: dict[str, ImportedNetwork] = {}
+    for role in roles:
+        record = data.get(role)
+        if record is None:
+            continue
+        if not isinstance(record, PickledModule):
+            raise CheckpointError(f"{role} is a {type(record).__name__}, not a persistent network", path)
+        result = pm.hook.ganforge_import_network(record=record, role=role)
+        if result is None:
+            defined = ", ".join(sorted(record.module_classes)[:8])
+            raise CheckpointError(f"{role} is a {record.class_name!r} from a module defining [{defined}]; no installed "
+                                  "plugin can import it (StyleGAN2/3 networks need the stylegan2/stylegan3 plugins)", path)
+        imported[role] = result
+    G = imported.get("G_ema") or imported.get("G")
+    if G is None:
+        raise CheckpointError("holds no generator", path)
+    gmod = G.module
+    info = DataInfo(resolution=int(gmod.img_resolution), channels=int(gmod.img_channels), label_dim=int(gmod.c_dim),
+                    name="imported")
+    config: dict[str, Any] = {"generator": G.config.model_dump(mode="json")}
+    if "D" in imported:
+        config["discriminator"] = imported["D"].config.model_dump(mode="json")
+    if "augment_pipe" in imported:
+        config["augment"] = imported["augment_pipe"].config.model_dump(mode="json")
+    kwargs = data.get("training_set_kwargs") or {}
+    meta = {"training_set_kwargs": dict(kwargs) if isinstance(kwargs, dict) else None, "format": "nvidia-pickle"}
+    bundle = NetworkBundle(info=info, config=config, path=path, source="nvidia-pickle", meta=meta)
+    for role, attr in (("G", "G"), ("D", "D"), ("G_ema", "G_ema"), ("augment_pipe", "augment")):
+        if role in imported:
+            module = imported[role].module.to(device)
+            if attr != "augment":
+                module.eval().requires_grad_(False)
+            setattr(bundle, attr, module)
+    return bundle
+
+
+def save_network(bundle: NetworkBundle, path: str | os.PathLike[str]) -> Path:
+    """Write ``bundle`` (from any loadable file) as a native network snapshot (``gan convert``)."""
+    from ganforge.core.config import resolve_config
+
+    if bundle.info is None or bundle.config is None:
+        raise CheckpointError("cannot be converted: the importer gave no data info or configuration", bundle.path)
+    config, _ = resolve_config(dict(bundle.config))
+    nets = {name: getattr(bundle, name).state_dict() for name in ("G", "D", "G_ema") if getattr(bundle, name) is not None}
+    data = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "kind": "network", "config": config.to_dict(),
+        "info": bundle.info.to_dict(), "versions": versions(), "networks": nets,
+        "augment": bundle.augment.state_dict() if bundle.augment is not None else None,
+        "progress": {}, "source": {"path": str(bundle.path), "format": bundle.source},
+    }
+    path = Path(path)
+    atomic_save(data, path)
+    return path

@@ -27,7 +27,8 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import typer
 
-    from ganforge.core.checkpoint import NetworkBundle
+    from ganforge.core.checkpoint import ImportedNetwork, NetworkBundle
+    from ganforge.core.foreign_pickle import PickledModule
     from ganforge.core.config import RunConfig
     from ganforge.core.registry import Registry
     from ganforge.core.specs import (
@@ -59,6 +60,13 @@ def ganforge_addhooks(pluginmanager: pluggy.PluginManager) -> None:
     historic hook: plugins registered later still receive the call.
 
     :param pluginmanager: the ``pluggy.PluginManager`` of ganforge.
+
+    Example::
+
+        @hookimpl
+        def ganforge_addhooks(pluginmanager):
+            from my_plugin import hookspecs
+            pluginmanager.add_hookspecs(hookspecs)
     """
 
 
@@ -281,6 +289,33 @@ def ganforge_load_checkpoint(path: str, device: Any) -> NetworkBundle | None:
             if not path.endswith(".mine"):
                 return None
             return NetworkBundle(G_ema=load_mine(path).to(device), info=DataInfo(64))
+    """
+
+
+@hookspec(firstresult=True)
+def ganforge_import_network(record: PickledModule, role: str) -> ImportedNetwork | None:
+    """Build one of your networks from a network stored in an official StyleGAN pickle.
+
+    Called by the built-in pickle importer once per pickled network (``G``, ``D``, ``G_ema``,
+    ``augment_pipe``) after the file was read by a restricted unpickler: nothing in it was executed.
+    Stops at first non-None result; return None for records you do not recognise.
+
+    :param record: an inert :class:`~ganforge.core.foreign_pickle.PickledModule`: ``class_name``,
+        ``module_classes`` (classes the embedded source defines), ``init_kwargs``, ``state_dict()``.
+    :param role: ``"G"``, ``"D"``, ``"G_ema"`` or ``"augment_pipe"``.
+    :return: an :class:`~ganforge.core.checkpoint.ImportedNetwork` (module with the weights loaded
+        strictly, its section and equivalent component config), or None.
+
+    Example::
+
+        @hookimpl
+        def ganforge_import_network(record, role):
+            if record.class_name != "Generator" or "SynthesisInput" not in record.module_classes:
+                return None
+            cfg = MyConfig(**translate(record.init_kwargs))
+            G = build(cfg, info_from(record.init_kwargs))
+            G.load_state_dict(record.state_dict(), strict=True)
+            return ImportedNetwork(module=G, section="generator", config=cfg)
     """
 
 

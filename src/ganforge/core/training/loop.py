@@ -221,6 +221,7 @@ def training_loop(rank: int, world: int, init_method: str | None, job: Job) -> d
     maintenance = 0.0
     status = "done"
     set_progress = [m for m in (G, D, G_ema) if hasattr(m, "set_progress")]
+    process_reals = getattr(D, "process_reals", None)
     with TrainingProgress(console or make_console(), run.total_nimg, cur_nimg,
                           enabled=rank == 0 and t.progress) as bar:
         while True:
@@ -229,7 +230,10 @@ def training_loop(rank: int, world: int, init_method: str | None, job: Job) -> d
 
             # Fetch reals and draw the global batch of latents/labels; keep this rank's slice.
             images, labels = next(loader)
-            real_img = (images.to(device, non_blocking=True).to(torch.float32) / 127.5 - 1).split(batch_gpu)
+            real_img = images.to(device, non_blocking=True).to(torch.float32) / 127.5 - 1
+            if process_reals is not None:  # e.g. PGGAN's real-image blending during fade-ins
+                real_img = process_reals(real_img)
+            real_img = real_img.split(batch_gpu)
             real_c = labels.to(device, non_blocking=True).to(torch.float32).split(batch_gpu)
             mine = slice(rank * per_rank, (rank + 1) * per_rank)
             all_z = torch.randn([len(phases), t.batch, z_dim], generator=latent_gen)[:, mine].to(device)
