@@ -157,3 +157,14 @@ def test_configs_are_distinct_components():
     assert FastGANConfig().name == "fastgan" and FastGANLiteConfig().name == "fastgan-lite"
     G = FastGANGenerator(8, 0, 16, 3, ngf=8, lite=True)
     assert "lite=True" in repr(G.synthesis)
+
+
+def test_truncation_is_refused_not_ignored():
+    from ganforge.core.errors import ConfigError
+    from ganforge.core.generate import synthesize
+
+    G = FastGANGenerator(8, 0, 16, 3, ngf=8, lite=True).eval()
+    z = torch.randn(2, 8)
+    assert synthesize(G, z, z[:, :0]).shape[0] == 2
+    with pytest.raises(ConfigError, match="truncation"):
+        synthesize(G, z, z[:, :0], truncation_psi=0.7)

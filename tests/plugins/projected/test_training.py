@@ -60,9 +60,8 @@ def test_defaults_applied_for_the_pairing(toy_plugins, tmp_path):
     assert (config.training.glr, config.training.dlr) == (0.0002, 0.0002)  # FastGAN's upstream lr
 
 
-def test_cli_prints_the_defaults_and_refuses_without_weights(cli, no_weights):
-    base = ["--plugins-dir", str(TOY_PLUGINS_DIR), "run", "--generator", "toy", "--disc", "projected",
-            "--data", "toydata", "--dry-run"]
+def test_cli_prints_the_defaults_and_refuses_without_weights(cli, toy_plugins, no_weights):
+    base = ["run", "--generator", "toy", "--disc", "projected", "--data", "toydata", "--dry-run"]
     result = cli(base + ["--set", "discriminator.pretrained=false"])
     assert result.exit_code == 0, result.output
     assert "suggested by discriminator 'projected'" in result.output and "diffaugment" in result.output
@@ -72,9 +71,10 @@ def test_cli_prints_the_defaults_and_refuses_without_weights(cli, no_weights):
 
 
 def test_two_processes_train_every_parameter(toy_plugins, tmp_path):
-    """gloo, 2 processes, random features on 16x16 data: every trainable D parameter gets a gradient
-    (an Adam state) and the frozen backbone is neither optimised nor saved."""
-    cfg = _config(tmp_path, res=16, kimg=0.008, batch=4, disc={"pretrained": False})
+    """gloo, 2 processes, random features on the smallest input the feature network takes without
+    resizing (128x128): every trainable D parameter gets a gradient (an Adam state) on both ranks' sum,
+    and the frozen backbone is neither optimised nor saved."""
+    cfg = _config(tmp_path, res=128, kimg=0.008, batch=4, disc={"pretrained": False, "interp224": False})
     result = ganforge.train(cfg, gpus=2, plugins_dir=str(TOY_PLUGINS_DIR))
     assert result.status == "done" and result.cur_nimg == 8
     data = read_checkpoint(result.run_dir / "checkpoint.pt")
@@ -84,7 +84,7 @@ def test_two_processes_train_every_parameter(toy_plugins, tmp_path):
     from ganforge.plugins.projected.config import ProjectedConfig
     from ganforge.plugins.projected.discriminator import build_projected
 
-    fresh = build_projected(ProjectedConfig(pretrained=False), DataInfo(resolution=16))
+    fresh = build_projected(ProjectedConfig(pretrained=False, interp224=False), DataInfo(resolution=128))
     trainable = [p for p in fresh.parameters() if p.requires_grad]
     states = data["optimizers"]["D"]["state"]
     assert len(states) == len(trainable) and all(int(s["step"]) == 2 for s in states.values())
@@ -101,11 +101,13 @@ def _smoke(tmp_path, generator):
     return result, elapsed
 
 
-def test_smoke_fastgan_lite_projected(toy_plugins, tmp_path):
-    from tests.plugins.projected.test_fastgan import _small  # noqa: F401  (narrow widths keep it fast)
-
-    result, elapsed = _smoke(tmp_path, {"name": "fastgan-lite", "ngf": 16})
+def test_smoke_fastgan_lite_projected_and_resume(toy_plugins, tmp_path):
+    result, elapsed = _smoke(tmp_path, {"name": "fastgan-lite", "ngf": 16, "z_dim": 64})
     print(f"fastgan-lite + projected: {elapsed:.1f} s")
+    resumed = ganforge.train(resume=result.run_dir, kimg=0.012)  # restores D, incl. its backbone identity
+    assert resumed.status == "done" and resumed.cur_nimg == 12
+    D = ganforge.load_network(sorted(result.run_dir.glob("network-snapshot-*.pt"))[-1], which="D")
+    assert D.feature_network.identity["sha256"].startswith("579344248a93") and not D.training
 
 
 def test_smoke_pggan_projected(toy_plugins, tmp_path):
@@ -113,5 +115,5 @@ def test_smoke_pggan_projected(toy_plugins, tmp_path):
 
     if not get_registry().has("generator", "pggan"):
         pytest.skip("the pggan plugin is not installed")
-    result, elapsed = _smoke(tmp_path, {"name": "pggan"})
+    result, elapsed = _smoke(tmp_path, {"name": "pggan", "fmaps_max": 64, "z_dim": 64})
     print(f"pggan + projected: {elapsed:.1f} s")

@@ -151,13 +151,10 @@ class ProjectedDiscriminator(nn.Module):
     def extra_repr(self) -> str:
         return f"interp224={self.interp224}, c_dim={self.c_dim}, img_channels={self.img_channels}"
 
-    def train(self, mode: bool = True) -> ProjectedDiscriminator:
-        super().train(mode)
-        self.feature_network.train(mode)  # keeps the backbone in eval mode
-        return self
-
     def forward(self, img: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        x = img  # [N, C, H, W] in [-1, 1]
+        """``img [N, C, H, W]`` in [-1, 1], ``c [N, c_dim]`` -> ``[N, K]`` (train mode keeps the backbone in
+        eval mode: :meth:`RandomProjection.train`)."""
+        x = img
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.interp224:

@@ -198,7 +198,10 @@ class FastGANGenerator(nn.Module):
         self.img_resolution, self.img_channels = img_resolution, img_channels
         self.synthesis = FastGANSynthesis(ngf, z_dim, img_channels, img_resolution, lite, num_classes=c_dim)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, noise_mode: str = "random", **_: Any) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor, noise_mode: str = "random",
+                update_emas: bool = False) -> torch.Tensor:
+        """``z [N, z_dim]``, ``c [N, c_dim]`` -> ``[N, C, H, W]``. No ``**kwargs`` on purpose: options this
+        generator lacks (``truncation_psi``) are refused by ``gan generate`` instead of ignored."""
         return self.synthesis(z, c, noise_mode=noise_mode)
 
 
