@@ -8,8 +8,8 @@ curve (kimg, value) from ``metric-<name>.jsonl``. The claim to check: the value 
 Usage (the metric comes from the metrics plugin, e.g. its EfficientNet-Lite0 proxy of FID)::
 
     PYTHONPATH=src python benchmarks/projected_fid_proxy.py --metric fd_effnet_proxy --threads 1
-    PYTHONPATH=src python benchmarks/projected_fid_proxy.py --metric fd_effnet_proxy --data path/to/64px.zip \\
-        --kimg 8 --tick 1 --metric-set num_gen=500
+    PYTHONPATH=src python benchmarks/projected_fid_proxy.py --metric fd_effnet_proxy \\
+        --data path/to/64px.zip --kimg 8 --tick 1 --metric-set num_gen=500
 
 Default data: 512 procedurally generated 64x64 ``shapes`` images. On 2 CPU cores, with ``--ngf 32``
 and batch 8, expect roughly 1-3 minutes per kimg (the feature network sees 224x224 inputs) plus the
@@ -34,17 +34,24 @@ def _value(raw: str) -> Any:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--metric", required=True, help="Metric to evaluate after each snapshot (a registered name).")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--metric", required=True,
+                   help="Metric to evaluate after each snapshot (a registered name).")
     p.add_argument("--metric-set", action="append", default=[], metavar="KEY=VALUE",
                    help="Option of the metric (repeatable), e.g. num_gen=500.")
-    p.add_argument("--data", default=None, help="Folder or zip of 64x64 images (default: 512 generated shapes).")
+    p.add_argument("--data", default=None,
+                   help="Folder or zip of 64x64 images (default: 512 generated shapes).")
     p.add_argument("--kimg", type=float, default=4.0, help="Training length in thousands of images.")
-    p.add_argument("--tick", type=float, default=0.5, help="kimg between snapshots (one metric evaluation each).")
+    p.add_argument("--tick", type=float, default=0.5,
+                   help="kimg between snapshots (one metric evaluation each).")
     p.add_argument("--batch", type=int, default=8, help="Batch size.")
-    p.add_argument("--ngf", type=int, default=32, help="FastGAN width (upstream 128; 32 keeps a CPU run short).")
-    p.add_argument("--random-features", action="store_true", help="Random backbone instead of the ImageNet one.")
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (1 helps on a busy machine).")
+    p.add_argument("--ngf", type=int, default=32,
+                   help="FastGAN width (upstream 128; 32 keeps a CPU run short).")
+    p.add_argument("--random-features", action="store_true",
+                   help="Random backbone instead of the ImageNet one.")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (1 helps on a busy machine).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--outdir", default="runs/projected-fid-proxy")
     return p.parse_args(argv)
@@ -101,10 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     curve = read_curve(Path(result.run_dir), args.metric)
-    print(f"\n{result.status} at {result.cur_nimg / 1000:.2f} kimg in {time.time() - start:.0f} s: {result.run_dir}")
+    print(f"\n{result.status} at {result.cur_nimg / 1000:.2f} kimg in {time.time() - start:.0f} s: "
+          f"{result.run_dir}")
     print(f"{'kimg':>8}  {args.metric}")
     for kimg, results in curve:
-        values = "  ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in results.items())
+        values = "  ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                           for k, v in results.items())
         print(f"{kimg:8.3f}  {values}")
     if len(curve) >= 2:
         first, last = curve[0][1], curve[-1][1]

@@ -109,7 +109,8 @@ class Conv2dSame(nn.Conv2d):
     before and the rest after (one more pixel at the bottom/right than at the top/left).
     """
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, bias: bool = False):
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1,
+                 bias: bool = False):
         self.dynamic = stride > 1 or kernel % 2 == 0
         super().__init__(cin, cout, kernel, stride, padding=0 if self.dynamic else (kernel - 1) // 2,
                          groups=groups, bias=bias)
@@ -326,7 +327,8 @@ def load_efficientnet_lite0(path: str | os.PathLike[str] | None = None, allow_do
         try:
             sd = torch.load(file, map_location=map_location, weights_only=True)
         except Exception as exc:
-            raise CheckpointError(f"cannot be read as a state dict ({type(exc).__name__}: {exc})", str(file)) from None
+            raise CheckpointError(f"cannot be read as a state dict ({type(exc).__name__}: {exc})",
+                                  str(file)) from None
         try:
             model.load_state_dict(convert_lite0_state_dict(sd), strict=True)
         except RuntimeError as exc:

@@ -77,7 +77,8 @@ def test_color_keeps_shape_dtype_and_is_per_sample():
     assert torch.allclose(s.mean(dim=1), x.mean(dim=1))  # saturation keeps the per-pixel grey level
 
 
-@pytest.mark.parametrize("policy", [("color",), ("translation",), ("cutout",), ("color", "translation", "cutout")])
+@pytest.mark.parametrize("policy", [("color",), ("translation",), ("cutout",),
+                                    ("color", "translation", "cutout")])
 def test_differentiable_also_twice(policy):
     x = _images(n=4).double().requires_grad_(True)
     aug = DiffAugment(policy)

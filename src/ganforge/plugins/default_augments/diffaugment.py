@@ -84,8 +84,8 @@ class DiffAugment(nn.Module):
         cutout_ratio: side of the zeroed square as a fraction of the size (0.2).
     """
 
-    def __init__(self, policy: Iterable[str] = ("color", "translation", "cutout"), translation_ratio: float = 0.125,
-                 cutout_ratio: float = 0.2):
+    def __init__(self, policy: Iterable[str] = ("color", "translation", "cutout"),
+                 translation_ratio: float = 0.125, cutout_ratio: float = 0.2):
         super().__init__()
         self.policy = tuple(policy)
         unknown = sorted(set(self.policy) - {"color", "translation", "cutout"})

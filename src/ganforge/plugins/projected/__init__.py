@@ -10,7 +10,12 @@ from typing import Any
 
 from ganforge import hookimpl
 from ganforge.core.specs import DiscriminatorSpec, GeneratorSpec
-from ganforge.plugins.projected.config import FastGANConfig, FastGANLiteConfig, ProjectedConfig, check_projected
+from ganforge.plugins.projected.config import (
+    FastGANConfig,
+    FastGANLiteConfig,
+    ProjectedConfig,
+    check_projected,
+)
 
 PROJECTED_PAPER = "Sauer et al., Projected GANs Converge Faster, NeurIPS 2021 (arXiv:2111.01007)"
 FASTGAN_PAPER = ("Liu et al., Towards Faster and Stabilized GAN Training for High-fidelity Few-shot Image "
@@ -35,9 +40,10 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
         name="projected", factory=_projected, config=ProjectedConfig, paper=PROJECTED_PAPER,
         summary="Projected GAN discriminator: frozen EfficientNet-Lite0 features, fixed random cross-channel/"
                 "cross-scale projections, four spectrally normalised mini-discriminators",
-        # upstream's stylegan2 configuration: lr 0.002; hinge loss without R1; DiffAugment color,translation,cutout
+        # upstream (stylegan2 configuration): D lr 0.002; hinge loss without R1; DiffAugment
+        # color,translation,cutout on reals and fakes
         suggests={"loss": {"name": "hinge"}, "augment": {"name": "diffaugment"}, "training": {"dlr": 0.002}},
-        check=check_projected, min_resolution=8, max_resolution=2048, power_of_two=False, channels=(1, 3),
+        check=check_projected, min_resolution=8, max_resolution=None, power_of_two=False, channels=(1, 3),
         conditional=True)]
 
 
@@ -50,8 +56,10 @@ def ganforge_register_generators() -> list[GeneratorSpec]:
         "suggests": {"training": {"glr": 0.0002, "dlr": 0.0002}},
     }
     return [
-        GeneratorSpec(name="fastgan", config=FastGANConfig, summary="FastGAN generator: skip-layer excitation, "
-                      "two-conv up-blocks with noise (105.7 M parameters at 256x256)", **common),
-        GeneratorSpec(name="fastgan-lite", config=FastGANLiteConfig, summary="FastGAN-lite generator: skip-layer "
-                      "excitation, one-conv up-blocks (79.4 M parameters at 256x256)", **common),
+        GeneratorSpec(name="fastgan", config=FastGANConfig, **common,
+                      summary="FastGAN generator: skip-layer excitation, two-conv up-blocks with noise "
+                              "(105.7 M parameters at 256x256)"),
+        GeneratorSpec(name="fastgan-lite", config=FastGANLiteConfig, **common,
+                      summary="FastGAN-lite generator: skip-layer excitation, one-conv up-blocks "
+                              "(79.4 M parameters at 256x256)"),
     ]

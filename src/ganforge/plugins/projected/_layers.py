@@ -136,5 +136,6 @@ class CCBN(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # x [N, C, H, W], y [N, input_size]
         gain = (1 + self.gain(y)).view(y.shape[0], -1, 1, 1)
         bias = self.bias(y).view(y.shape[0], -1, 1, 1)
-        out = F.batch_norm(x, self.stored_mean, self.stored_var, None, None, self.training, self.momentum, self.eps)
+        out = F.batch_norm(x, self.stored_mean, self.stored_var, None, None, self.training, self.momentum,
+                           self.eps)
         return out * gain + bias

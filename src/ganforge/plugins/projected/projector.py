@@ -87,7 +87,8 @@ class RandomProjection(nn.Module):
         self.cout, self.expand, self.proj_type = cout, expand, proj_type
         self.identity = dict(identity)
         pretrained = nn.Module()
-        pretrained.layer0 = nn.Sequential(backbone.conv_stem, backbone.bn1, backbone.act1, *backbone.blocks[0:2])
+        pretrained.layer0 = nn.Sequential(backbone.conv_stem, backbone.bn1, backbone.act1,
+                                          *backbone.blocks[0:2])
         pretrained.layer1 = nn.Sequential(*backbone.blocks[2:3])
         pretrained.layer2 = nn.Sequential(*backbone.blocks[3:5])
         pretrained.layer3 = nn.Sequential(*backbone.blocks[5:7])
@@ -122,7 +123,10 @@ class RandomProjection(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``[N, 3, S, S]`` in [-1, 1] -> four feature maps (224 input, defaults: 64@112, 64@56, 128@28, 256@14)."""
+        """``[N, 3, S, S]`` in [-1, 1] -> four feature maps.
+
+        224 input, defaults: 64@112, 64@56, 128@28, 256@14.
+        """
         out0 = self.pretrained.layer0(x)
         out1 = self.pretrained.layer1(out0)
         out2 = self.pretrained.layer2(out1)
@@ -147,14 +151,15 @@ class RandomProjection(nn.Module):
         theirs = dict(state) if isinstance(state, dict) else {}
         if theirs != self.identity:
             raise CheckpointError(
-                f"the projected discriminator in this file was trained on feature network {_describe(theirs)}, "
-                f"but this one uses {_describe(self.identity)}; set discriminator.pretrained / discriminator.weights "
-                "(or random_seed) to what the run used")
+                f"the projected discriminator in this file was trained on feature network "
+                f"{_describe(theirs)}, but this one uses {_describe(self.identity)}; set "
+                "discriminator.pretrained / discriminator.weights (or random_seed) to what the run used")
 
 
 def _describe(identity: dict[str, Any]) -> str:
     if not identity:
         return "(unknown)"
     if identity.get("sha256"):
-        return f"{identity.get('backbone')} with {identity.get('weights')} weights (sha256 {identity['sha256'][:12]}...)"
+        return (f"{identity.get('backbone')} with {identity.get('weights')} weights "
+                f"(sha256 {identity['sha256'][:12]}...)")
     return f"{identity.get('backbone')} with random weights (seed {identity.get('seed')})"
