@@ -172,3 +172,20 @@ def test_frozen_config(reg):
     cfg, _ = resolve_config(None, registry=reg)
     with pytest.raises(Exception):
         cfg.training.kimg = 3  # type: ignore[misc]
+
+
+def test_suggestion_keeps_options_of_a_section_already_naming_it(reg):
+    reg.add(PresetSpec(name="hinged", config={"loss": {"name": "hinge", "r1_gamma": 1.5}}), "test")
+    cfg, applied = resolve_config({"discriminator": "proj"}, preset="hinged", registry=reg)
+    assert cfg.loss.name == "hinge" and cfg.loss.r1_gamma == 1.5
+    assert not any(line.startswith("loss =") for line in applied)
+
+
+def test_suggested_regularizer_is_added_and_can_be_removed(reg):
+    reg.add(GeneratorSpec(name="styled", factory=_nothing, config=type("GS", (ComponentConfig,), {
+        "__annotations__": {"name": Literal["styled"]}, "name": "styled"}),
+        suggests={"regularizers": {"pl": {"weight": 3.0}}}), "test")
+    cfg, applied = resolve_config({"generator": "styled"}, registry=reg)
+    assert cfg.regularizers["pl"].weight == 3.0 and any("regularizers.pl" in a for a in applied)
+    cfg, _ = resolve_config({"generator": "styled"}, sets=["regularizers.pl=null"], registry=reg)
+    assert "pl" not in cfg.regularizers

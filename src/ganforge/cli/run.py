@@ -105,8 +105,9 @@ def _run(opts: dict[str, Any]) -> None:
     for flag, section in (("generator", "generator"), ("disc", "discriminator"), ("loss", "loss")):
         if opts[flag] is not None:
             overrides[f"{section}.name"] = opts[flag]
-    if opts["aug"] is not None:
-        overrides["augment"] = opts["aug"]
+    if opts["aug"] is not None:  # as a section name, so --set augment.<option> can refine it
+        none = opts["aug"].lower() in ("none", "noaug")
+        overrides["augment" if none else "augment.name"] = opts["aug"]
     if opts["reg"]:
         overrides["regularizers"] = list(opts["reg"])
     if opts["metrics"] is not None:

@@ -336,10 +336,15 @@ def _chosen_specs(data: Mapping[str, Any], registry: Any) -> list[Any]:
 
 
 def _apply_suggestions(data: dict[str, Any], user_keys: set[str], registry: Any) -> list[str]:
-    """Apply ``suggests`` of the chosen components where the user set nothing; return what was applied."""
+    """Apply ``suggests`` of the chosen components where the user set nothing; return what was applied.
+
+    A suggested component section (``loss = {name: hinge}``) replaces the section only when it names
+    another component; a suggested regularizer is added with its options. Suggestions may choose
+    components that suggest more, so this repeats (a few rounds at most).
+    """
     applied: list[str] = []
-    done: set[str] = set()
-    for _ in range(4):  # suggestions may choose components that suggest more (bounded)
+    done: set[tuple[str, str]] = set()
+    for _ in range(4):
         changed = False
         for spec in _chosen_specs(data, registry):
             if (spec.kind, spec.name) in done:
@@ -349,19 +354,18 @@ def _apply_suggestions(data: dict[str, Any], user_keys: set[str], registry: Any)
                 if _is_user_set(user_keys, key):
                     continue
                 section = key.split(".")[0]
-                if key.endswith(".name") or key in COMPONENT_SECTIONS:
-                    pass
                 current = get_dotted(data, key, _MISSING)
-                if current == value:
-                    continue
-                if isinstance(value, Mapping) and "name" in value and section in COMPONENT_SECTIONS:
-                    data[section] = copy.deepcopy(dict(value))
-                elif section == "regularizers" and isinstance(value, Mapping):
-                    regs = data.setdefault("regularizers", {})
-                    name = key.split(".", 1)[1] if "." in key else None
-                    if name is None:
+                if isinstance(value, Mapping) and section in COMPONENT_SECTIONS and key == section:
+                    if isinstance(current, Mapping) and current.get("name") == value.get("name"):
                         continue
-                    regs[name] = {"name": name, **dict(value)}
+                    data[section] = copy.deepcopy(dict(value))
+                elif section == "regularizers" and "." in key:
+                    name = key.split(".", 1)[1]
+                    if name in (data.get("regularizers") or {}):
+                        continue
+                    data.setdefault("regularizers", {})[name] = {"name": name, **dict(value or {})}
+                elif current == value:
+                    continue
                 else:
                     set_dotted(data, key, copy.deepcopy(value))
                 applied.append(f"{key} = {json.dumps(value)}  (suggested by {spec.kind} {spec.name!r})")

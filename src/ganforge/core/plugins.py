@@ -58,7 +58,9 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_losses", "ganforge.plugins.default_losses"),
     ("default_logging", "ganforge.plugins.default_logging"),
     ("default_checkpoints", "ganforge.plugins.default_checkpoints"),
+    ("default_metrics", "ganforge.plugins.default_metrics"),
     ("pggan", "ganforge.plugins.pggan"),
+    ("ada", "ganforge.plugins.ada"),
     ("default_augments", "ganforge.plugins.default_augments"),
     ("projected", "ganforge.plugins.projected"),
 )
@@ -271,7 +273,9 @@ def reset() -> None:
     get_plugin_manager.cache_clear()
     from ganforge.core import registry
 
-    registry.get_registry.cache_clear()
+    clear = getattr(registry.get_registry, "cache_clear", None)  # tests may have replaced it
+    if clear is not None:
+        clear()
 
 
 def plugin_info(pm: _Manager | None = None) -> list[PluginInfo]:
