@@ -65,6 +65,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("freqbias", "ganforge.plugins.freqbias"),
     ("stylegan2", "ganforge.plugins.stylegan2"),
     ("stylegan3", "ganforge.plugins.stylegan3"),
+    ("default_augments", "ganforge.plugins.default_augments"),
+    ("projected", "ganforge.plugins.projected"),
 )
 
 SOURCE_BUILTIN = "built-in"
