@@ -156,9 +156,12 @@ def _run(opts: dict[str, Any]) -> None:
 
 
 def _finish(result: Any) -> None:
+    from ganforge.core.training.loop import format_kimg
+
     snapshots = sorted(Path(result.run_dir).glob("network-snapshot-*.pt"))
     latest = snapshots[-1] if snapshots else None
-    console.print(f"[bold green]{result.status}[/] at {result.cur_nimg / 1000:.1f} kimg. Run directory: {result.run_dir}")
+    console.print(f"[bold green]{result.status}[/] at {format_kimg(result.cur_nimg)} kimg. "
+                  f"Run directory: {result.run_dir}")
     if latest is not None:
         console.print(f"Generate images:  gan generate --network {latest} --seeds 0-7 --outdir out")
     console.print(f"Resume or extend: gan run --resume {result.run_dir} [--kimg N]")

@@ -48,7 +48,7 @@ from ganforge.core.training.setup import (
 )
 from ganforge.core.training.state import restore_training_state, save_network_snapshot, save_training_state
 
-__all__ = ["Job", "training_loop"]
+__all__ = ["Job", "format_kimg", "training_loop"]
 
 
 @dataclass
@@ -60,6 +60,11 @@ class Job:
     resume: str | None = None
     resume_from: str | None = None
     plugins_dir: str | None = None
+
+
+def format_kimg(nimg: int) -> str:
+    """``nimg`` images as kimg without trailing zeros: 64 -> "0.064", 6000 -> "6"."""
+    return f"{nimg / 1000:.3f}".rstrip("0").rstrip(".")
 
 
 def _seed_everything(seed: int, rank: int, world: int) -> None:
@@ -212,7 +217,7 @@ def training_loop(rank: int, world: int, init_method: str | None, job: Job) -> d
             save_image_grid(render_images(G_ema, grid[2], grid[3], device, batch_gpu), run_dir / "fakes_init.png",
                             grid[0])
         else:
-            run.log(f"Resuming {run_dir} at {cur_nimg / 1000:.1f} kimg (tick {cur_tick}).")
+            run.log(f"Resuming {run_dir} at {format_kimg(cur_nimg)} kimg (tick {cur_tick}).")
     pm.hook.ganforge_run_start(run=run)
 
     # --- main loop --------------------------------------------------------------------------------
@@ -303,7 +308,7 @@ def training_loop(rank: int, world: int, init_method: str | None, job: Job) -> d
                 ckpt = run_dir / "checkpoint.pt"
                 dist.shutdown()
                 raise TrainingDivergedError(
-                    f"training diverged at {cur_nimg / 1000:.1f} kimg: {problem}. Nothing was written for this tick; "
+                    f"training diverged at {format_kimg(cur_nimg)} kimg: {problem}. Nothing was written for this tick; "
                     f"the last good state is {ckpt if ckpt.exists() else 'not available (no checkpoint yet)'}. "
                     f"Try a lower learning rate or a larger R1 gamma, then resume with --resume {run_dir}.")
 
@@ -338,7 +343,7 @@ def training_loop(rank: int, world: int, init_method: str | None, job: Job) -> d
 
     pm.hook.ganforge_run_end(run=run, status=status)
     if rank == 0:
-        run.log(f"Training {'complete' if status == 'done' else 'stopped'} at {cur_nimg / 1000:.1f} kimg: {run_dir}")
+        run.log(f"Training {'complete' if status == 'done' else 'stopped'} at {format_kimg(cur_nimg)} kimg: {run_dir}")
     if hasattr(dataset, "close"):
         dataset.close()
     stats.reset()

@@ -28,7 +28,10 @@ def _mean(stats: dict[str, Any], key: str) -> float | None:
 
 
 def tick_line(stats: dict[str, Any]) -> str:
-    parts = [f"tick {int(_mean(stats, 'Progress/tick') or 0):<5d}", f"kimg {(_mean(stats, 'Progress/kimg') or 0):<8.1f}",
+    kimg = _mean(stats, "Progress/kimg") or 0
+    # one decimal as the official logs, more for the sub-kimg ticks of short CPU runs
+    kimg_text = f"{kimg:.1f}" if kimg == 0 or kimg >= 10 or round(kimg, 1) == round(kimg, 3) else f"{kimg:.3f}"
+    parts = [f"tick {int(_mean(stats, 'Progress/tick') or 0):<5d}", f"kimg {kimg_text:<8s}",
              f"time {format_time(_mean(stats, 'Timing/total_sec') or 0):<12s}",
              f"sec/tick {(_mean(stats, 'Timing/sec_per_tick') or 0):<7.1f}",
              f"sec/kimg {(_mean(stats, 'Timing/sec_per_kimg') or 0):<7.2f}",
