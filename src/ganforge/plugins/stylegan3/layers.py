@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ganforge.ops import bias_act
+from ganforge.nn.fully_connected import FullyConnectedLayer as _EqualizedLinear
 
 __all__ = ["FullyConnectedLayer", "MappingNetwork", "normalize_2nd_moment"]
 
@@ -32,7 +32,7 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
 
-class FullyConnectedLayer(torch.nn.Module):
+class FullyConnectedLayer(_EqualizedLinear):
     """Equalized-lr linear layer with StyleGAN3's initialisation.
 
     Args:
@@ -48,31 +48,17 @@ class FullyConnectedLayer(torch.nn.Module):
     def __init__(self, in_features: int, out_features: int, activation: str = "linear", bias: bool = True,
                  lr_multiplier: float = 1.0, weight_init: float = 1.0,
                  bias_init: float | Sequence[float] = 0.0) -> None:
-        super().__init__()
+        torch.nn.Module.__init__(self)  # our own initialisation below; forward is StyleGAN2's
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         self.activation = activation
+        self.lr_multiplier = float(lr_multiplier)
         weight = torch.randn([out_features, in_features]) * (weight_init / lr_multiplier)
         self.weight = torch.nn.Parameter(weight)
         init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]) / lr_multiplier
         self.bias = torch.nn.Parameter(torch.from_numpy(init.astype(np.float32))) if bias else None
         self.weight_gain = lr_multiplier / np.sqrt(in_features)
         self.bias_gain = lr_multiplier
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
-
-    def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"activation={self.activation}")
 
 
 class MappingNetwork(torch.nn.Module):
