@@ -26,6 +26,7 @@ from ganforge.core.errors import ConfigError, UnknownComponentError, close_match
 
 __all__ = [
     "ComponentConfig",
+    "check_device",
     "TrainingConfig",
     "RunConfig",
     "COMPONENT_SECTIONS",
@@ -60,6 +61,13 @@ DEFAULT_COMPONENTS: dict[str, str | None] = {
     "dataset": "shapes",
 }
 
+
+
+def check_device(value: str) -> str:
+    """Validator of ``device`` options: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
+        raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    return value
 
 class ComponentConfig(BaseModel):
     """Base of every component config: ``extra="forbid"``, frozen, ``name`` literal set by subclasses."""
@@ -105,9 +113,7 @@ class TrainingConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
-        if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
-            raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
-        return value
+        return check_device(value)
 
 
 class RunConfig(BaseModel):

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ganforge.core.config import (
     ComponentConfig,
+    check_device,
     deep_merge,
     get_dotted,
     load_config_file,
@@ -105,9 +106,7 @@ class _TrainingCommon(_Strict):
     @field_validator("device")
     @classmethod
     def _check_device(cls, value: str) -> str:
-        if value not in ("auto", "cpu", "cuda") and not value.startswith("cuda:"):
-            raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
-        return value
+        return check_device(value)
 
 
 class GeneratorTraining(_TrainingCommon):
