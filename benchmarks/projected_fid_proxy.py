@@ -10,6 +10,8 @@ Usage (the metric comes from the metrics plugin, e.g. its EfficientNet-Lite0 pro
     PYTHONPATH=src python benchmarks/projected_fid_proxy.py --metric fd_effnet_proxy --threads 1
     PYTHONPATH=src python benchmarks/projected_fid_proxy.py --metric fd_effnet_proxy \\
         --data path/to/64px.zip --kimg 8 --tick 1 --metric-set num_gen=500
+    PYTHONPATH=src python benchmarks/projected_fid_proxy.py --metric fd_effnet_proxy \
+        --resume runs/projected-fid-proxy/00000-... --kimg 8      # extend a run
 
 Default data: 512 procedurally generated 64x64 ``shapes`` images. On 2 CPU cores, with ``--ngf 32``
 and batch 8, expect roughly 1-3 minutes per kimg (the feature network sees 224x224 inputs) plus the
@@ -54,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="torch intra-op threads (1 helps on a busy machine).")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--outdir", default="runs/projected-fid-proxy")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="Continue this run (exact resume) up to --kimg; the curve keeps its earlier points.")
     return p.parse_args(argv)
 
 
@@ -103,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.time()
     try:
-        result = ganforge.train(build_config(args))
+        if args.resume:
+            result = ganforge.train(resume=args.resume, kimg=args.kimg)
+        else:
+            result = ganforge.train(build_config(args))
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
