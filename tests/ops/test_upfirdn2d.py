@@ -228,3 +228,15 @@ def test_compiled_path_matches_reference(fake_cuda, up, down, kind, pad):
     fn = lambda v: upfirdn2d(v, f, **kwargs)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x,), fast_mode=True)
     assert torch.autograd.gradgradcheck(fn, (x,), fast_mode=True)
+
+
+@pytest.mark.parametrize("up,taps", [(2, 12), (4, 24), (2, 6), (3, 7)])
+@pytest.mark.parametrize("extra", [0, 1, 2, 3])
+def test_polyphase_end_padding_paths(up, taps, extra):
+    """StyleGAN3's paddings (taps - 1 at both ends, plus a little): the zeros past the end come from
+    conv_transpose2d's output_padding when fewer than ``up`` are needed, else from an explicit pad."""
+    f = torch.rand(taps, dtype=F64)
+    x = torch.randn(1, 3, 7, 6, dtype=F64)
+    pad = (taps - 1, taps - 1 + extra, taps - 2, taps - 1 + extra)
+    y = upfirdn2d(x, f, up=up, padding=pad)
+    torch.testing.assert_close(y, direct_upfirdn2d(x, f, (up, up), (1, 1), pad), rtol=1e-10, atol=1e-10)

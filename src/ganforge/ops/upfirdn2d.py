@@ -101,9 +101,13 @@ def _axis_pass(x: torch.Tensor, w: torch.Tensor, up: int, down: int, p0: int, p1
     # The full output has (in - 1) * up + taps samples; keep [taps - 1 - p0, in * up + p1).
     crop0, crop1 = taps - 1 - p0, taps - up - p1
     shared = max(0, min(crop0, crop1, taps - 1))
+    # Zeros wanted past the end (up to up - 1 of them) come from output_padding: padding the result
+    # afterwards would copy the whole upsampled tensor once more.
+    extra = shared - crop1 if 0 < shared - crop1 < up else 0
     y = F.conv_transpose2d(x, weight.flip(dim), stride=(1, up) if along_x else (up, 1),
-                           padding=(0, shared) if along_x else (shared, 0), groups=channels)
-    y = pad_axis(y, dim, shared - crop0, shared - crop1)
+                           padding=(0, shared) if along_x else (shared, 0),
+                           output_padding=(0, extra) if along_x else (extra, 0), groups=channels)
+    y = pad_axis(y, dim, shared - crop0, shared - crop1 - extra)
     if down > 1:
         y = y[..., ::down] if along_x else y[:, :, ::down]
     return y
