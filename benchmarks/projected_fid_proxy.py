@@ -96,6 +96,26 @@ def read_curve(run_dir: Path, metric: str) -> list[tuple[float, dict[str, Any]]]
     return [(ticks[i] if i < len(ticks) else float("nan"), r["results"]) for i, r in enumerate(records)]
 
 
+def plot_curve(curve: list[tuple[float, dict[str, Any]]], metric: str, path: Path, title: str = "") -> Path:
+    """The curve as a PNG (kimg on x, the metric's first numeric result on y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = [(k, next(v for v in r.values() if isinstance(v, (int, float)))) for k, r in curve]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.plot([p[0] for p in points], [p[1] for p in points], "o-", color="tab:blue")
+    ax.set_xlabel("kimg (thousands of real images shown to D)")
+    ax.set_ylabel(metric)
+    ax.set_title(title or f"{metric} during training", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
@@ -122,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         values = "  ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}"
                            for k, v in results.items())
         print(f"{kimg:8.3f}  {values}")
+    if curve:
+        print(f"curve: {plot_curve(curve, args.metric, Path(result.run_dir) / 'curve.png')}")
     if len(curve) >= 2:
         first, last = curve[0][1], curve[-1][1]
         key = next((k for k, v in first.items() if isinstance(v, (int, float))), None)
