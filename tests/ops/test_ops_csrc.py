@@ -79,13 +79,15 @@ def test_cpp_sources_compile_with_gxx():
 # -- the kernels, emulated on the CPU --------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def emu(request):
+def emu(request, tmp_path_factory):
     from torch.utils import cpp_extension
 
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(CSRC.iterdir()) if p.is_file()))
     digest.update(torch.__version__.encode())
     name = f"ganforge_emulate_{digest.hexdigest()[:12]}"
-    build_dir = Path(request.config.cache.mkdir("ganforge-ops-emulate")) / name
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    root = Path(cache.mkdir("ganforge-ops-emulate")) if cache is not None else tmp_path_factory.mktemp("emulate")
+    build_dir = root / name
     build_dir.mkdir(exist_ok=True)
     return cpp_extension.load(name=name, sources=[str(CSRC / "emulate.cpp")], build_directory=str(build_dir),
                               extra_cflags=["-O2", "-std=c++17"], verbose=False)

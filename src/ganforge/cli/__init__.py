@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     from ganforge.cli._common import user_errors
 
+    from ganforge.core.allocator import tune_cpu_allocator
+
+    tune_cpu_allocator()  # CPU work reuses large tensors' memory (GANFORGE_CPU_ALLOCATOR=default: off)
     try:
         with user_errors():
             _early_plugins_dir(argv)
