@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from ganforge.core.allocator import restore_cpu_allocator, tune_cpu_allocator  # noqa: E402
+from ganforge.core.allocator import tune_cpu_allocator  # noqa: E402
 from ganforge.core.specs import DataInfo  # noqa: E402
 from ganforge.plugins.stylegan3 import synthesis  # noqa: E402
 from ganforge.plugins.stylegan3.config import GENERATOR_CONFIGS  # noqa: E402
@@ -144,31 +144,32 @@ def main(argv: list[str] | None = None) -> None:
     for device in devices:
         G.to(device)
         zz = z.to(device)
-        # (label, filtered_lrelu, CPU allocator): ganforge's training loop tunes glibc's allocator on the
-        # CPU (ganforge.core.allocator); upstream's code runs with glibc's defaults. Both are timed both ways.
+        # (label, filtered_lrelu, CPU allocator): ganforge's training loop and CLI tune glibc's allocator on
+        # the CPU (ganforge.core.allocator); upstream's code runs with glibc's defaults. On the CPU both paths
+        # are timed both ways, the untuned ones first (glibc's untouched, dynamic defaults: tuning cannot be
+        # undone exactly within a process).
         impls = [("ours (ops, impl=auto)", filtered_lrelu, "tuned")]
         if device == "cuda":
             impls.append(("ours (ops, impl=ref)", lambda *a, **k: filtered_lrelu(*a, impl="ref", **k), "tuned"))
         else:
-            impls.append(("ours, default allocator", filtered_lrelu, "default"))
+            impls.insert(0, ("ours, default allocator", filtered_lrelu, "default"))
+            if not args.skip_naive:
+                impls.insert(1, ("naive zero-insertion (upstream ref)", naive_filtered_lrelu, "default"))
         if not args.skip_naive:
-            impls.append(("naive zero-insertion (upstream ref)", naive_filtered_lrelu, "default"))
-            if device == "cpu":
-                impls.append(("naive, tuned allocator", naive_filtered_lrelu, "tuned"))
+            impls.append(("naive, tuned allocator" if device == "cpu" else "naive zero-insertion (upstream ref)",
+                          naive_filtered_lrelu, "tuned"))
         rows = []
         for label, fn, alloc in impls:
-            if alloc == "tuned":
+            if alloc == "tuned" and device == "cpu":
                 tune_cpu_allocator()
-            else:
-                restore_cpu_allocator()
             run(G, zz, fn, 1)  # warm-up
             total, in_fl, cpu, img = run(G, zz, fn, args.repeats)
             rows.append((label, total, in_fl, cpu, img))
             print(f"{device:<7}{label:<38}{total:>10.2f}{in_fl:>9.2f}{total - in_fl:>8.2f}{cpu:>8.2f}",
                   flush=True)
         if len(rows) > 1:
-            base = rows[0]
-            for label, total, in_fl, cpu, img in rows[1:]:
+            base = next(r for r in rows if r[0].startswith("ours (ops, impl=auto)"))
+            for label, total, in_fl, cpu, img in rows:
                 if label.startswith("ours"):
                     continue
                 diff = (img.float() - base[4].float()).abs().max().item()
