@@ -20,6 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ganforge.nn.fully_connected import set_weight_and_bias
 from ganforge.ops import ACTIVATIONS, bias_act, conv2d_resample, setup_filter
 
 __all__ = ["Conv2dLayer", "resample_filter_buffer"]
@@ -68,15 +69,7 @@ class Conv2dLayer(nn.Module):
         weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size])
         weight = weight.to(memory_format=memory_format)
         bias_t = torch.zeros([out_channels]) if bias else None
-        if trainable:
-            self.weight = nn.Parameter(weight)
-            self.bias = nn.Parameter(bias_t) if bias_t is not None else None
-        else:
-            self.register_buffer("weight", weight)
-            if bias_t is not None:
-                self.register_buffer("bias", bias_t)
-            else:
-                self.bias = None
+        set_weight_and_bias(self, weight, bias_t, trainable)
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         # x: [N, in_channels, H, W]

@@ -19,8 +19,19 @@ from torch import nn
 
 from ganforge.ops import bias_act
 
-__all__ = ["FullyConnectedLayer"]
+__all__ = ["FullyConnectedLayer", "set_weight_and_bias"]
 
+
+def set_weight_and_bias(module: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
+                        trainable: bool) -> None:
+    """``module.weight``/``module.bias`` as parameters, or as buffers when not ``trainable`` (the
+    official layers' ``trainable=False``: same state names, no gradients). ``bias`` None: no bias."""
+    if trainable:
+        module.weight = nn.Parameter(weight)
+        module.bias = nn.Parameter(bias) if bias is not None else None
+    else:
+        module.register_buffer("weight", weight)
+        module.register_buffer("bias", bias)  # a None buffer is absent from the state dict
 
 class FullyConnectedLayer(nn.Module):
     """``y = act(x @ (W * lr_mul / sqrt(in)).T + b * lr_mul)``.
@@ -49,15 +60,7 @@ class FullyConnectedLayer(nn.Module):
         self.bias_gain = self.lr_multiplier
         weight = torch.randn([self.out_features, self.in_features]) / self.lr_multiplier
         bias_t = torch.full([self.out_features], float(bias_init), dtype=torch.float32) if bias else None
-        if trainable:
-            self.weight = nn.Parameter(weight)
-            self.bias = nn.Parameter(bias_t) if bias_t is not None else None
-        else:
-            self.register_buffer("weight", weight)
-            if bias_t is not None:
-                self.register_buffer("bias", bias_t)
-            else:
-                self.bias = None
+        set_weight_and_bias(self, weight, bias_t, trainable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: [N, in_features]

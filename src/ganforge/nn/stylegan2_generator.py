@@ -35,17 +35,21 @@ class StyleGAN2Generator(nn.Module):
             ``fused_modconv_default``, ...).
     """
 
+    #: The networks it is made of (StyleGAN3's generator reuses this constructor with its own).
+    synthesis_class: type[nn.Module] = SynthesisNetwork
+    mapping_class: type[nn.Module] = MappingNetwork
+
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: dict[str, Any] | None = None, **synthesis_kwargs: Any) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
         self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
         # synthesis first, then mapping: the registration order of the official class
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution,
-                                          img_channels=img_channels, **synthesis_kwargs)
+        self.synthesis = self.synthesis_class(w_dim=w_dim, img_resolution=img_resolution,
+                                              img_channels=img_channels, **synthesis_kwargs)
         self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **(mapping_kwargs or {}))
+        self.mapping = self.mapping_class(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
+                                          **(mapping_kwargs or {}))
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False, noise_mode: str = "random",

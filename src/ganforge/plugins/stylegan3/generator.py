@@ -12,13 +12,14 @@ from typing import Any
 
 import torch
 
+from ganforge.nn.stylegan2_generator import StyleGAN2Generator
 from ganforge.plugins.stylegan3.layers import MappingNetwork
 from ganforge.plugins.stylegan3.synthesis import SynthesisNetwork
 
 __all__ = ["Generator", "build_generator", "config_to_init_kwargs"]
 
 
-class Generator(torch.nn.Module):
+class Generator(StyleGAN2Generator):
     """``z [N, z_dim]``, ``c [N, c_dim]`` -> image ``[N, img_channels, res, res]`` (float32, about [-1, 1]).
 
     Args:
@@ -32,16 +33,8 @@ class Generator(torch.nn.Module):
     and ``update_emas`` (update ``w_avg`` and every layer's ``magnitude_ema``).
     """
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
-                 mapping_kwargs: dict[str, Any] | None = None, **synthesis_kwargs: Any) -> None:
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim = int(z_dim), int(c_dim), int(w_dim)
-        self.img_resolution, self.img_channels = int(img_resolution), int(img_channels)
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution,
-                                          img_channels=img_channels, **synthesis_kwargs)
-        self.num_ws = self.synthesis.num_ws
-        self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
-                                      **(mapping_kwargs or {}))
+    synthesis_class = SynthesisNetwork
+    mapping_class = MappingNetwork
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False, noise_mode: str = "const",
@@ -49,11 +42,6 @@ class Generator(torch.nn.Module):
         ws = self.mapping(z, c, truncation_psi=truncation_psi, truncation_cutoff=truncation_cutoff,
                           update_emas=update_emas)
         return self.synthesis(ws, force_fp32=force_fp32, update_emas=update_emas)
-
-    def extra_repr(self) -> str:
-        return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, "
-                f"img_resolution={self.img_resolution}, img_channels={self.img_channels}, "
-                f"num_ws={self.num_ws}")
 
 
 #: Config fields -> official constructor kwargs of the synthesis network and its layers.
