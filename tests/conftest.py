@@ -44,7 +44,7 @@ def toy_config(outdir, **training):
             "image_snapshot_ticks": None, "network_snapshot_ticks": None}
     base.update(training)
     return {"generator": "toy", "discriminator": "toy", "dataset": "toydata",
-            "loss": {"name": "logistic", "r1_gamma": 1.0, "r1_interval": 4},
+            "loss": {"name": "logistic"}, "regularizers": {"r1": {"gamma": 1.0, "interval": 4}},
             "training": base, "outdir": str(outdir)}
 
 

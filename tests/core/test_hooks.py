@@ -33,8 +33,7 @@ def _cfg(name):
 
 
 def _registers(hook, spec):
-    plugin = types.SimpleNamespace()
-    setattr(plugin, hook, hookimpl(lambda: [spec]))
+    plugin = type(f"Plugin_{hook}", (), {hook: staticmethod(hookimpl(lambda: [spec]))})()
     with temporary_plugin(plugin, f"test_{hook}"):
         reg = get_registry()
         assert reg.get(spec.kind, spec.name) is spec

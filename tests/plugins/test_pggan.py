@@ -15,7 +15,7 @@ from pydantic import ValidationError
 import ganforge.plugins.pggan as pggan_plugin
 from ganforge.core import hookspecs
 from ganforge.core.errors import ConfigError
-from ganforge.core.specs import DataInfo, DiscriminatorSpec, GeneratorSpec
+from ganforge.core.specs import CheckContext, DataInfo, DiscriminatorSpec, GeneratorSpec
 from ganforge.plugins.pggan._progressive import lod_schedule
 from ganforge.plugins.pggan.config import PGGANDiscriminatorConfig, PGGANGeneratorConfig, check_run
 from ganforge.plugins.pggan.discriminator import PGGANDiscriminator
@@ -65,11 +65,11 @@ def test_registers_generator_and_discriminator_specs():
         assert spec.name == "pggan" and spec.summary and "Karras" in spec.paper and "Schwarz" in spec.paper
         limits = (spec.min_resolution, spec.max_resolution, spec.power_of_two, spec.conditional)
         assert limits == (8, 1024, True, True)
-    assert gspec.problems(DataInfo(4)) and gspec.problems(DataInfo(48))
-    assert not gspec.problems(DataInfo(32, 1, 10))
+    assert gspec.data_problems(DataInfo(4)) and gspec.data_problems(DataInfo(48))
+    assert not gspec.data_problems(DataInfo(32, 1, 10))
     info = DataInfo(resolution=16, channels=1, label_dim=3)
-    G = gspec.factory(PGGANGeneratorConfig(z_dim=8, **SMALL), info)
-    D = dspec.factory(PGGANDiscriminatorConfig(mbstd_group_size=2, **SMALL), info)
+    G = gspec.build(PGGANGeneratorConfig(z_dim=8, **SMALL), info)
+    D = dspec.build(PGGANDiscriminatorConfig(mbstd_group_size=2, **SMALL), info)
     assert (G.z_dim, G.c_dim, G.img_resolution, G.img_channels) == (8, 3, 16, 1)
     img = G(torch.randn(2, 8), onehot(2, 3))
     assert D(img, onehot(2, 3)).shape == (2,)
@@ -78,7 +78,7 @@ def test_registers_generator_and_discriminator_specs():
 def test_plugin_init_is_light():
     # __init__ holds hookimpls only; the networks load lazily inside the factories
     source = open(pggan_plugin.__file__).read()
-    assert "import torch" not in source and "generator import" in source
+    assert "import torch" not in source and "ganforge.plugins.pggan.generator:build_generator" in source
     assert {"ganforge_register_generators", "ganforge_register_discriminators"} <= set(dir(pggan_plugin))
 
 
@@ -111,18 +111,19 @@ def test_config_rejects_bad_values(model, values, match):
 
 
 def test_check_run_batch_and_schedule():
-    def run(batch, batch_gpu=None, g=None, d=None):
-        return SimpleNamespace(generator=g or PGGANGeneratorConfig(),
-                               discriminator=d or PGGANDiscriminatorConfig(),
-                               training=SimpleNamespace(batch=batch, batch_gpu=batch_gpu))
-    assert check_run(run(32), None) == []
-    assert check_run(run(8), None) == []  # group clamped to the batch
-    assert "does not divide" in check_run(run(24), None)[0]
-    assert check_run(run(24, batch_gpu=16), None) == []
-    assert check_run(run(24, d=PGGANDiscriminatorConfig(mbstd_group_size=0)), None) == []
-    problems = check_run(run(32, g=PGGANGeneratorConfig(progressive=True)), None)
+    def run(batch, batch_gpu=None, g=None, d=None, world=1):
+        config = SimpleNamespace(generator=g or PGGANGeneratorConfig(), discriminator=d or PGGANDiscriminatorConfig(),
+                                 training=SimpleNamespace(batch=batch, batch_gpu=batch_gpu))
+        return CheckContext(config=config, info=DataInfo(32), world=world)
+    assert check_run(run(32)) == []
+    assert check_run(run(8)) == []  # group clamped to the batch
+    assert "does not divide" in check_run(run(24))[0]
+    assert check_run(run(24, batch_gpu=16)) == []
+    assert check_run(run(24, d=PGGANDiscriminatorConfig(mbstd_group_size=0))) == []
+    problems = check_run(run(32, g=PGGANGeneratorConfig(progressive=True)))
     assert len(problems) == 1 and "progressive: generator True vs discriminator False" in problems[0]
-    assert check_run(run(32, g=SimpleNamespace(name="other")), None) == []
+    assert check_run(run(32, g=SimpleNamespace(name="other"))) == []
+    assert "does not divide" in check_run(run(48, world=2))[0]  # 24 per process
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ QUICKSTART = "quickstart"
 # flag -> dotted config key (for flags that map one-to-one)
 _FLAG_KEYS = {
     "kimg": "training.kimg", "batch": "training.batch", "batch_gpu": "training.batch_gpu", "glr": "training.glr",
-    "dlr": "training.dlr", "gamma": "loss.r1_gamma", "mirror": "dataset.xflip", "cond": "dataset.use_labels",
+    "dlr": "training.dlr", "gamma": "regularizers.r1.gamma", "mirror": "dataset.xflip", "cond": "dataset.use_labels",
     "seed": "training.seed", "tick": "training.kimg_per_tick", "device": "training.device",
     "workers": "training.workers", "outdir": "outdir", "desc": "desc",
 }
@@ -29,7 +29,7 @@ def dataset_from_data(value: str, registry: Any) -> dict[str, Any]:
     """``--data``: an existing path goes to the dataset that reads it; otherwise a dataset name."""
     path = Path(value).expanduser()
     if path.exists():
-        readers = [s for s in registry.specs("dataset") if s.handles_path is not None and s.handles_path(str(path))]
+        readers = [s for s in registry.specs("dataset") if s.reads(str(path))]
         if not readers:
             raise ConfigError(f"{value!r} exists but no dataset plugin reads it; give a folder of images or a .zip "
                               f"(see `gan list-plugins --kind dataset`)", "--data")
@@ -63,7 +63,8 @@ def register(app: typer.Typer) -> None:
         batch_gpu: Annotated[int | None, typer.Option(help="Batch per process per pass (gradient accumulation).")] = None,
         glr: Annotated[float | None, typer.Option(help="G learning rate.")] = None,
         dlr: Annotated[float | None, typer.Option(help="D learning rate.")] = None,
-        gamma: Annotated[float | None, typer.Option(help="R1 weight (loss.r1_gamma).")] = None,
+        gamma: Annotated[float | None, typer.Option(help="R1 weight gamma (regularizers.r1.gamma; adds the r1 "
+                                                    "regularizer).")] = None,
         mirror: Annotated[bool | None, typer.Option(help="Add x-flipped copies of the data.")] = None,
         cond: Annotated[bool | None, typer.Option(help="Train conditionally on the dataset's labels.")] = None,
         metrics: Annotated[str | None, typer.Option(help="Metrics after each snapshot: a,b,c or none.")] = None,
@@ -96,6 +97,8 @@ def _run(opts: dict[str, Any]) -> None:
 
     registry = get_registry()
     overrides: dict[str, Any] = {}
+    for name in opts["reg"] or ():  # first, so --gamma and --set refine a regularizer added here
+        overrides[f"regularizers.{name}"] = {}
     for flag, key in _FLAG_KEYS.items():
         if opts[flag] is not None:
             overrides[key] = opts[flag]
@@ -108,8 +111,6 @@ def _run(opts: dict[str, Any]) -> None:
     if opts["aug"] is not None:  # as a section name, so --set augment.<option> can refine it
         none = opts["aug"].lower() in ("none", "noaug")
         overrides["augment" if none else "augment.name"] = opts["aug"]
-    if opts["reg"]:
-        overrides["regularizers"] = list(opts["reg"])
     if opts["metrics"] is not None:
         overrides["metrics"] = opts["metrics"]
     if opts["data"] is not None:

@@ -58,6 +58,7 @@ class NetworkBundle:
     D: torch.nn.Module | None = None
     G_ema: torch.nn.Module | None = None
     augment: torch.nn.Module | None = None
+    aux: dict[str, torch.nn.Module] = field(default_factory=dict)
     info: DataInfo | None = None
     config: dict[str, Any] | None = None
     source: str = FORMAT
@@ -166,7 +167,7 @@ def build_networks(data: dict[str, Any], device: Any = "cpu", which: tuple[str, 
         section = "discriminator" if name == "D" else "generator"
         cfg = getattr(config, section)
         spec = registry.get(section, cfg.name)
-        module = spec.factory(cfg, info)
+        module = spec.build(cfg, info)
         try:
             module.load_state_dict(nets[name], strict=True)
         except RuntimeError as exc:
@@ -175,16 +176,36 @@ def build_networks(data: dict[str, Any], device: Any = "cpu", which: tuple[str, 
         setattr(bundle, name, module)
     if data.get("augment") is not None and config.augment is not None and "augment" in which:
         spec = registry.get("augment", config.augment.name)
-        aug = spec.factory(config.augment, info)
+        aug = spec.build(config.augment, info)
         aug.load_state_dict(data["augment"])
         bundle.augment = aug.to(device)
+    if nets.get("aux") and "aux" in which:
+        bundle.aux = _build_aux(config, info, registry, nets["aux"], bundle, path, device)
     return bundle
+
+
+def _build_aux(config: Any, info: DataInfo, registry: Any, states: dict[str, Any], bundle: NetworkBundle,
+               path: str, device: Any) -> dict[str, torch.nn.Module]:
+    """Auxiliary networks of the loss terms (G-LIS's reverser), rebuilt as the run built them."""
+    from ganforge.core.training.setup import build_loss
+
+    G = bundle.G_ema if bundle.G_ema is not None else bundle.G
+    if G is None or bundle.D is None:
+        return {}
+    loss = build_loss(config, info, registry, G, bundle.D, None, torch.device("cpu"))
+    out = {}
+    for name, net in loss.aux_networks().items():
+        if name not in states:
+            raise CheckpointError(f"has no weights of the auxiliary network {name!r}", path)
+        net.module.load_state_dict(states[name], strict=True)
+        out[name] = net.module.eval().requires_grad_(False).to(device)
+    return out
 
 
 def load_native(path: str, device: Any = "cpu") -> NetworkBundle:
     """Load a native checkpoint into a :class:`NetworkBundle`."""
     data = read_checkpoint(path)
-    return build_networks(data, device=device, which=("G", "D", "G_ema", "augment"), path=path)
+    return build_networks(data, device=device, which=("G", "D", "G_ema", "augment", "aux"), path=path)
 
 
 def load_bundle(path: str | os.PathLike[str], device: Any = "cpu") -> NetworkBundle:
@@ -259,7 +280,11 @@ def load_foreign_pickle(path: str, device: Any = "cpu") -> NetworkBundle:
     if not isinstance(data, dict) or not any(isinstance(data.get(k), PickledModule) for k in roles[:3]):
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"is a pickle but not a network snapshot (expected keys G, D, G_ema; found {keys})", path)
+    from ganforge.core.options import declare_options
+    from ganforge.core.registry import get_registry
+
     pm = get_plugin_manager()
+    registry = get_registry()
     imported: dict[str, ImportedNetwork] = {}
     for role in roles:
         record = data.get(role)
@@ -272,6 +297,8 @@ def load_foreign_pickle(path: str, device: Any = "cpu") -> NetworkBundle:
             defined = ", ".join(sorted(record.module_classes)[:8])
             raise CheckpointError(f"{role} is a {record.class_name!r} from a module defining [{defined}]; no installed "
                                   "plugin can import it (StyleGAN2/3 networks need the stylegan2/stylegan3 plugins)", path)
+        if result.section in ("generator", "discriminator") and registry.has(result.section, result.config.name):
+            declare_options(result.module, registry.get(result.section, result.config.name).options)
         imported[role] = result
     G = imported.get("G_ema") or imported.get("G")
     if G is None:
@@ -303,7 +330,10 @@ def save_network(bundle: NetworkBundle, path: str | os.PathLike[str]) -> Path:
     if bundle.info is None or bundle.config is None:
         raise CheckpointError("cannot be converted: the importer gave no data info or configuration", bundle.path)
     config, _ = resolve_config(dict(bundle.config))
-    nets = {name: getattr(bundle, name).state_dict() for name in ("G", "D", "G_ema") if getattr(bundle, name) is not None}
+    nets: dict[str, Any] = {name: getattr(bundle, name).state_dict() for name in ("G", "D", "G_ema")
+                            if getattr(bundle, name) is not None}
+    if bundle.aux:
+        nets["aux"] = {name: module.state_dict() for name, module in bundle.aux.items()}
     data = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": "network", "config": config.to_dict(),
         "info": bundle.info.to_dict(), "versions": versions(), "networks": nets,

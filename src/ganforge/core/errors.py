@@ -21,13 +21,20 @@ __all__ = [
     "PluginLoadError",
     "TrainingDivergedError",
     "OpsError",
+    "PluginError",
     "close_matches",
+    "plural",
 ]
 
 
 def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` choices that look like ``word`` (for "did you mean" hints)."""
     return difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
+
+
+def plural(word: str) -> str:
+    """English plural of a component kind: loss -> losses, discriminator -> discriminators."""
+    return word + ("es" if word.endswith(("s", "x", "sh", "ch")) else "s")
 
 
 class GanforgeError(Exception):
@@ -54,7 +61,7 @@ class UnknownComponentError(GanforgeError):
         msg = f"unknown {kind} {name!r}."
         if hint:
             msg += f" Did you mean {hint[0]!r}?"
-        msg += f" Available {kind}s: {', '.join(self.available) or '(none)'}."
+        msg += f" Available {plural(kind)}: {', '.join(self.available) or '(none)'}."
         super().__init__(msg)
 
 
@@ -106,3 +113,7 @@ class TrainingDivergedError(GanforgeError):
 
 class OpsError(GanforgeError):
     """A custom op could not be built or used where the user required it (``GANFORGE_OPS=cuda``)."""
+
+
+class PluginError(GanforgeError):
+    """A plugin broke its contract (a declaration its code does not honour); the message names it."""

@@ -7,7 +7,6 @@ same network gives the same images here and in the official ``gen_images.py``.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from ganforge.core.errors import ConfigError
-from ganforge.core.loss import call_with_supported
+from ganforge.core.options import accepts, call_network
 
 __all__ = ["parse_range", "parse_vec2", "seed_latents", "make_labels", "synthesize", "set_input_transform",
            "accepts"]
@@ -76,15 +75,6 @@ def make_labels(n: int, c_dim: int, class_idx: int | None) -> torch.Tensor:
     return c
 
 
-def accepts(fn: Any, name: str) -> bool:
-    target = fn.forward if isinstance(fn, torch.nn.Module) else fn
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return True
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def set_input_transform(G: torch.nn.Module, translate: tuple[float, float] = (0.0, 0.0), rotate: float = 0.0) -> None:
     """Set StyleGAN3's user transform (translation, rotation in degrees) on ``G.synthesis.input.transform``."""
     target = getattr(getattr(getattr(G, "synthesis", None), "input", None), "transform", None)
@@ -113,7 +103,7 @@ def synthesize(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, *, truncati
         raise ConfigError(f"noise mode must be const, random or none, got {noise_mode!r}", "--noise-mode")
     out = []
     for zz, cc in zip(z.split(batch), c.split(batch), strict=True):
-        img = call_with_supported(G, zz.to(device), cc.to(device), truncation_psi=truncation_psi,
+        img = call_network(G, zz.to(device), cc.to(device), truncation_psi=truncation_psi,
                                   truncation_cutoff=truncation_cutoff, noise_mode=noise_mode)
         out.append(img.float().cpu())
     return torch.cat(out)

@@ -47,6 +47,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 hookspec = pluggy.HookspecMarker("ganforge")
 
+# Registration hooks are called through pluggy once per plugin (``pm.subset_hook_caller``), so each
+# record is attributed to its plugin and a third-party failure cannot hide the built-ins' components;
+# tracing, opt-in arguments and the plugin's own wrappers apply as for any hook.
+
 # ---------------------------------------------------------------------------------------------
 # Plugin manager set-up
 # ---------------------------------------------------------------------------------------------
@@ -122,9 +126,10 @@ def ganforge_register_losses() -> list[LossSpec | RegularizerSpec]:
     Called once, when the registry is first built.
 
     :return: a list of :class:`~ganforge.core.specs.LossSpec` (factory
-        ``factory(cfg, *, G, D, augment, regularizers, device)`` returning a
+        ``factory(cfg, *, G, D, augment, regularizers, device, info)`` returning a
         :class:`ganforge.core.loss.GANLoss`) and :class:`~ganforge.core.specs.RegularizerSpec`
-        (factory ``factory(cfg)`` returning a :class:`ganforge.core.loss.LossTerm`).
+        (factory ``factory(cfg)`` returning a :class:`ganforge.core.loss.LossTerm`). See
+        ``docs/writing-plugins.md`` for the loss and regularizer contract.
 
     Example::
 
@@ -244,9 +249,15 @@ def ganforge_register_commands(app: typer.Typer) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-@hookspec
+@hookspec(warn_on_impl=DeprecationWarning(
+    "ganforge_check_config is deprecated: state what a component needs on its spec instead "
+    "(requires=... for capabilities, check=... for rules on option values); see docs/writing-plugins.md"))
 def ganforge_check_config(config: RunConfig, registry: Registry, info: DataInfo) -> list[str] | None:
-    """Reject incompatible combinations before anything is allocated.
+    """Reject incompatible combinations before anything is allocated (deprecated).
+
+    Deprecated: a component states what it needs on its spec (``requires`` and ``check``), where the
+    one compatibility checker (``ganforge.core.compat``) evaluates it together with everything else.
+    Implementations still run, with a ``DeprecationWarning`` when they are registered.
 
     Called by ``ganforge.train`` after the configuration is resolved and the dataset's
     :class:`~ganforge.core.specs.DataInfo` is known, before any network is built.

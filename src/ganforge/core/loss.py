@@ -1,64 +1,91 @@
-"""The GAN phase contract, shared by every loss.
+"""The GAN phase contract and the one composition model for losses and regularizers.
 
-A training iteration runs the phases ``Gmain``, ``Greg``, ``Dmain``, ``Dreg`` (as in StyleGAN2/3):
-``Xmain`` every minibatch; ``Xreg`` every ``interval`` minibatches with its loss multiplied by
-``interval`` (lazy regularization; the optimiser's lr and betas are corrected in the loop). A player
-without lazy terms has a single ``Xboth`` phase. :class:`GANLoss` implements the phases once; a base
-loss (logistic, hinge, ...) only says how logits become per-sample losses, and method-specific terms
-(R1, path length, alignment, ...) are :class:`LossTerm` objects added to it, never forks of it.
+A training iteration runs the phases ``Gmain``, ``Greg``, ``Dmain``, ``Dreg`` (StyleGAN2/3's
+schedule): ``Xmain`` every minibatch; ``Xreg`` every ``interval`` minibatches with its loss multiplied
+by ``interval`` (lazy regularization; the loop corrects the optimiser's lr and betas). A player without
+lazy terms has a single ``Xboth`` phase. Auxiliary networks owned by a term (G-LIS's reverser) get a
+phase of their own, ``<name>both``, after D's.
 
-Generator and discriminator calls go through :meth:`GANLoss.run_G` and :meth:`GANLoss.run_D`:
-``run_G`` does style mixing when the generator has a mapping network; ``run_D`` applies the
-optional blur schedule (StyleGAN3-R) and the augmentation pipeline.
+Two kinds of objects compute losses:
+
+* a **base loss** (:class:`GANLoss` subclass: logistic, hinge, WGAN-GP, third-party) says only how
+  logits become per-sample losses (:meth:`GANLoss.g_loss`, :meth:`GANLoss.d_loss_fake`,
+  :meth:`GANLoss.d_loss_real`); it may replace a whole phase's main loss by overriding
+  :meth:`GANLoss.main_loss`;
+* **terms** (:class:`LossTerm`: R1, path length, alignment, LIS similarity, gradient penalty, ...)
+  are added to it. A term names its player, its lazy interval and what it needs of the phase's
+  forward passes; it receives a :class:`PhaseContext` and returns its (weighted) loss.
+
+The forward passes of a phase are computed once, on demand, by the :class:`PhaseContext` and shared
+by the base loss and the terms: R1 differentiates the main phase's real-image pass (so a non-lazy R1
+costs no extra D pass), the alignment loss reads the D features of the generator phase's pass, the LIS
+similarity reads the generator's intermediate codes. See ``docs/writing-plugins.md`` (losses and
+regularizers) for the contract with worked examples.
+
+Networks take part through small protocols (``ganforge.core.protocols``): a generator may implement
+``forward_train(z, c, *, update_emas) -> GeneratorOutput`` (style mixing, heatmaps, stochastic depth
+live there, in the generator's plugin) and ``d_input_transform(cur_nimg)`` (StyleGAN3-R's blur of
+everything D sees); a discriminator that declares the option ``features`` returns named intermediate
+features next to its logits.
 """
 
 from __future__ import annotations
 
-import inspect
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
+from ganforge.core.options import call_network
 from ganforge.core.stats import report
 
-__all__ = ["GANLoss", "LossTerm", "PhaseBatch", "call_with_supported", "PHASES", "blur_images"]
+__all__ = [
+    "GANLoss",
+    "LossTerm",
+    "PhaseBatch",
+    "PhaseContext",
+    "GeneratorOutput",
+    "DiscriminatorOutput",
+    "AuxNetwork",
+    "PHASES",
+    "run_generator",
+]
 
 PHASES = ("Gmain", "Greg", "Gboth", "Dmain", "Dreg", "Dboth")
 
 
-def call_with_supported(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call ``fn`` passing only the keyword arguments its signature accepts.
+@dataclass
+class GeneratorOutput:
+    """What one generator pass of a phase produced.
 
-    Generators differ in their options (``noise_mode``, ``update_emas``, ...); callers state what
-    they would like and each network takes what it understands.
+    Attributes:
+        img: images ``[N, C, H, W]``.
+        ws: the intermediate latents the synthesis network saw (after style mixing), for generators
+            with a mapping network; None otherwise.
+        extras: anything else a generator's ``forward_train`` exposes for terms (EqGAN-SA heatmaps,
+            G-LIS intermediate codes, ...), by name.
     """
-    target = fn.forward if isinstance(fn, torch.nn.Module) else fn
-    try:
-        params = inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+
+    img: torch.Tensor
+    ws: torch.Tensor | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
-def blur_images(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian-like blur of StyleGAN3-R's D-input schedule: taps ``2^-(x/sigma)^2``, normalised, separable."""
-    blur_size = int(np.floor(sigma * 3))
-    if blur_size <= 0:
-        return img
-    x = torch.arange(-blur_size, blur_size + 1, device=img.device, dtype=torch.float32)
-    f = torch.exp2(-(x / sigma).square())
-    f = (f / f.sum()).to(img.dtype)
-    c = img.shape[1]
-    pad = blur_size
-    out = F.pad(img, [pad, pad, pad, pad])
-    out = F.conv2d(out, f.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    out = F.conv2d(out, f.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return out
+@dataclass
+class DiscriminatorOutput:
+    """What one discriminator pass produced.
+
+    Attributes:
+        logits: per-sample logits ``[N, K]`` float32 (K heads or scales; K = 1 for a plain D).
+        img: the images D saw, after the D-input transform and the augmentation (what Grad-CAM
+            differentiates against).
+        features: intermediate features D was asked for (``{name: [N, C, h, w]}``).
+    """
+
+    logits: torch.Tensor
+    img: torch.Tensor
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,30 +100,152 @@ class PhaseBatch:
     cur_nimg: int
 
 
-class LossTerm:
-    """A regularization term added to a base loss.
+@dataclass
+class AuxNetwork:
+    """A network a term owns and trains with an optimiser of its own (G-LIS's reverser R).
+
+    The loop gives it a phase ``<name>both`` after D's, steps it, keeps it and its optimiser state in
+    ``checkpoint.pt`` (and the network in snapshots), restores both on resume and averages its
+    gradients across processes, as it does for G and D.
 
     Attributes:
-        player: ``"G"`` or ``"D"`` (whose optimiser the term's gradient goes to).
-        interval: None (computed every minibatch in the main phase) or N > 1 (lazy: its own phase
-            every N minibatches, loss multiplied by N).
-        name: used for statistics (``Loss/<name>``).
+        module: the network (the loop moves it to the run's device).
+        lr: learning rate.
+        optimizer: ``"adam"`` or ``"rmsprop"``.
+        betas: Adam betas (RMSprop uses ``alpha``).
+        alpha: RMSprop smoothing constant.
+        eps: optimiser epsilon.
     """
 
+    module: torch.nn.Module
+    lr: float = 0.002
+    optimizer: str = "adam"
+    betas: tuple[float, float] = (0.0, 0.99)
+    alpha: float = 0.99
+    eps: float = 1e-8
+
+
+class LossTerm:
+    """A term added to a base loss: a regularizer (``--reg NAME``) or a base loss's own penalty.
+
+    Subclasses set the class attributes and implement :meth:`__call__`.
+
+    Attributes:
+        name: used for statistics (``Loss/<player>/<name>``) and checkpoints.
+        player: ``"G"`` or ``"D"``, whose optimiser the term's gradient goes to.
+        interval: None (computed in the player's main phase every minibatch) or N > 1 (lazy: in the
+            player's ``reg`` phase every N minibatches, the value multiplied by N by the core).
+        needs_real_grad: the term differentiates D's output w.r.t. the real images of the main D pass
+            (R1): that pass is then computed with ``requires_grad`` on its input.
+        d_features: names of D's intermediate features the term reads from the generator phase's D
+            pass (requires a discriminator that provides ``features``).
+    """
+
+    name: str = "term"
     player: str = "G"
     interval: int | None = None
-    name: str = "term"
+    needs_real_grad: bool = False
+    d_features: tuple[str, ...] = ()
 
-    def __call__(self, loss: GANLoss, batch: PhaseBatch) -> torch.Tensor:
-        """Return the term's loss as a scalar (already weighted)."""
+    @property
+    def enabled(self) -> bool:
+        """False when the term contributes nothing (a zero weight): it then gets no phase."""
+        return True
+
+    @property
+    def players(self) -> tuple[str, ...]:
+        """Every player the term computes a loss for (its own aux networks included)."""
+        return (self.player, *self.aux_networks())
+
+    def attach(self, loss: GANLoss) -> None:
+        """Called once when the loss is built (G, D, augment, data info and device are on ``loss``).
+
+        Build auxiliary networks here (they may depend on ``loss.G.z_dim``, ``loss.info``, ...).
+        """
+
+    def aux_networks(self) -> dict[str, AuxNetwork]:
+        """Networks this term trains with optimisers of their own (see :class:`AuxNetwork`)."""
+        return {}
+
+    def __call__(self, ctx: PhaseContext) -> torch.Tensor:
+        """Return the term's loss for ``ctx.player`` as a scalar (already weighted)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Running state to keep in checkpoints (e.g. path-length mean)."""
+        """Running state to keep in checkpoints (e.g. the path-length mean)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+def run_generator(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> GeneratorOutput:
+    """One training pass of ``G``: its ``forward_train`` when it has one, else ``G(z, c)``."""
+    forward_train = getattr(G, "forward_train", None)
+    if forward_train is not None:
+        return forward_train(z, c, update_emas=update_emas)
+    return GeneratorOutput(img=call_network(G, z, c, update_emas=update_emas))
+
+
+class PhaseContext:
+    """The phase being computed and its shared forward passes (what a :class:`LossTerm` receives).
+
+    The passes are computed on first use and cached, so the base loss and every term of a phase see
+    the same images and logits. In a lazy ``reg`` phase no main loss runs; a term asking for a pass
+    gets a fresh one.
+
+    Attributes:
+        loss: the :class:`GANLoss` (``loss.G``, ``loss.D``, ``loss.augment``, ``loss.info``).
+        phase: ``"Gmain"``, ``"Dreg"``, ``"Rboth"``, ...
+        player: ``"G"``, ``"D"`` or an auxiliary network's name.
+        batch: the :class:`PhaseBatch`.
+        terms: the terms computed in this phase.
+    """
+
+    def __init__(self, loss: GANLoss, phase: str, batch: PhaseBatch, terms: Sequence[LossTerm]) -> None:
+        self.loss, self.phase, self.batch = loss, phase, batch
+        self.player = phase[:-4] if phase.endswith(("main", "both")) else phase[:-3]
+        self.part = phase[len(self.player):]
+        self.terms = list(terms)
+        self._fake: GeneratorOutput | None = None
+        self._fake_d: DiscriminatorOutput | None = None
+        self._real_d: DiscriminatorOutput | None = None
+        self.real_input: torch.Tensor | None = None
+
+    @property
+    def is_main(self) -> bool:
+        """True in ``main``/``both`` phases (the base loss runs), False in a lazy ``reg`` phase."""
+        return self.part in ("main", "both")
+
+    def fake(self) -> GeneratorOutput:
+        """The generator pass of this phase on ``batch.gen_z`` (D phases update G's running averages)."""
+        if self._fake is None:
+            self._fake = self.loss.run_G(self.batch.gen_z, self.batch.gen_c, update_emas=self.player == "D")
+        return self._fake
+
+    def fake_logits(self) -> DiscriminatorOutput:
+        """D on the fake images: with gradient to G in G phases, on detached images in D phases.
+
+        In G phases the features named by the phase's terms (``LossTerm.d_features``) are returned too.
+        """
+        if self._fake_d is None:
+            img = self.fake().img
+            if self.player == "D":
+                self._fake_d = self.loss.run_D(img.detach(), self.batch.gen_c, self.batch.cur_nimg,
+                                               update_emas=True)
+            else:
+                names = sorted({n for t in self.terms for n in t.d_features})
+                self._fake_d = self.loss.run_D(img, self.batch.gen_c, self.batch.cur_nimg, features=names)
+        return self._fake_d
+
+    def real_logits(self) -> DiscriminatorOutput:
+        """D on the real images; ``real_input`` is the tensor they were computed from (requires grad
+        when a term of this phase set ``needs_real_grad``)."""
+        if self._real_d is None:
+            wants_grad = any(t.needs_real_grad for t in self.terms)
+            self.real_input = self.batch.real_img.detach().requires_grad_(wants_grad)
+            self._real_d = self.loss.run_D(self.real_input, self.batch.real_c, self.batch.cur_nimg)
+        return self._real_d
 
 
 class GANLoss:
@@ -107,86 +256,128 @@ class GANLoss:
         augment: augmentation module or None (applied to every image D sees).
         regularizers: :class:`LossTerm` objects to add.
         device: device of the run.
-        r1_gamma: weight of the R1 penalty on real images (0: off); loss ``gamma / 2 * ||dD/dx||^2``.
-        r1_interval: lazy interval of R1 (None: every minibatch).
-        style_mixing_prob: probability of mixing two latents (generators with a mapping network).
-        blur_init_sigma, blur_fade_kimg: D-input blur schedule (StyleGAN3-R); 0 disables.
+        info: the data's :class:`~ganforge.core.specs.DataInfo` (for terms that build networks).
     """
 
     def __init__(self, *, G: torch.nn.Module, D: torch.nn.Module, augment: torch.nn.Module | None = None,
-                 regularizers: list[LossTerm] | tuple[LossTerm, ...] = (), device: Any = "cpu",
-                 r1_gamma: float = 0.0, r1_interval: int | None = 16, style_mixing_prob: float = 0.0,
-                 blur_init_sigma: float = 0.0, blur_fade_kimg: float = 0.0):
+                 regularizers: Iterable[LossTerm] = (), device: Any = "cpu", info: Any = None) -> None:
         self.G, self.D, self.augment = G, D, augment
         self.device = torch.device(device)
-        self.terms = list(regularizers)
-        self.r1_gamma = float(r1_gamma)
-        self.r1_interval = r1_interval if (r1_interval or 0) > 1 else None
-        self.style_mixing_prob = float(style_mixing_prob)
-        self.blur_init_sigma = float(blur_init_sigma)
-        self.blur_fade_kimg = float(blur_fade_kimg)
-        self._check_intervals()
+        self.info = info
+        self.terms: list[LossTerm] = [*self.own_terms(), *regularizers]
+        for term in self.terms:
+            term.attach(self)
+        self._check_terms()
 
     # -- what subclasses define ----------------------------------------------------------------------
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        """Per-sample generator loss ``[N]`` from fake logits ``[N]``."""
+        """Per-sample generator loss ``[N]`` from fake logits ``[N, K]``."""
         raise NotImplementedError
 
     def d_loss_fake(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """Per-sample discriminator loss ``[N]`` on fake logits ``[N, K]``."""
         raise NotImplementedError
 
     def d_loss_real(self, real_logits: torch.Tensor) -> torch.Tensor:
+        """Per-sample discriminator loss ``[N]`` on real logits ``[N, K]``."""
         raise NotImplementedError
 
+    def own_terms(self) -> list[LossTerm]:
+        """Terms that belong to the loss itself (WGAN-GP's gradient penalty); run before ``--reg`` terms."""
+        return []
+
+    def main_loss(self, ctx: PhaseContext) -> torch.Tensor:
+        """The adversarial loss of a ``main``/``both`` phase of G or D (override to change it wholesale)."""
+        if ctx.player == "G":
+            logits = ctx.fake_logits().logits
+            report("Loss/scores/fake", logits)
+            report("Loss/signs/fake", logits.sign())
+            loss_g = self.g_loss(logits).mean()
+            report("Loss/G/loss", loss_g)
+            return loss_g
+        fake = ctx.fake_logits().logits
+        report("Loss/scores/fake", fake)
+        report("Loss/signs/fake", fake.sign())
+        loss_fake = self.d_loss_fake(fake).mean()
+        real = ctx.real_logits().logits
+        report("Loss/scores/real", real)
+        report("Loss/signs/real", real.sign())
+        loss_real = self.d_loss_real(real).mean()
+        report("Loss/D/loss", (loss_fake + loss_real).detach())
+        return loss_fake + loss_real
+
     # -- schedule --------------------------------------------------------------------------------
-    def _check_intervals(self) -> None:
+    def active_terms(self, player: str | None = None) -> list[LossTerm]:
+        return [t for t in self.terms if t.enabled and (player is None or player in t.players)]
+
+    def _check_terms(self) -> None:
+        names = [t.name for t in self.terms]
+        if len(set(names)) != len(names):
+            raise ValueError(f"loss terms must have distinct names, got {names}")
         for player in ("G", "D"):
-            intervals = {t.interval for t in self.terms if t.player == player and t.interval}
-            if player == "D" and self.r1_gamma > 0 and self.r1_interval:
-                intervals.add(self.r1_interval)
+            intervals = {t.interval for t in self.active_terms(player) if t.player == player and t.interval}
             if len(intervals) > 1:
                 raise ValueError(f"lazy {player} regularizers must share one interval, got {sorted(intervals)}")
 
     def reg_interval(self, player: str) -> int | None:
         """The lazy interval of ``player``'s regularization phase (None: no separate phase)."""
-        if player == "D" and self.r1_gamma > 0 and self.r1_interval:
-            return self.r1_interval
-        for term in self.terms:
-            if term.player == player and term.interval:
+        for term in self.active_terms(player):
+            if term.player == player and term.interval and term.interval > 1:
                 return term.interval
         return None
 
-    def blur_sigma(self, cur_nimg: int) -> float:
-        if self.blur_fade_kimg > 0:
-            return max(1 - cur_nimg / (self.blur_fade_kimg * 1e3), 0.0) * self.blur_init_sigma
-        return 0.0
+    def aux_networks(self) -> dict[str, AuxNetwork]:
+        """Auxiliary networks of every enabled term, by name."""
+        out: dict[str, AuxNetwork] = {}
+        for term in self.active_terms():
+            for name, net in term.aux_networks().items():
+                if name in out or name in ("G", "D"):
+                    raise ValueError(f"auxiliary network name {name!r} of term {term.name!r} is taken")
+                out[name] = net
+        return out
+
+    def _is_lazy(self, term: LossTerm) -> bool:
+        return term.interval is not None and term.interval > 1 and self.reg_interval(term.player) is not None
+
+    def terms_for(self, phase: str) -> list[LossTerm]:
+        """The terms computed in ``phase``."""
+        player = phase[:-4] if phase.endswith(("main", "both")) else phase[:-3]
+        part = phase[len(player):]
+        out = []
+        for term in self.active_terms(player):
+            if player != term.player:  # an auxiliary network's phase: always
+                out.append(term)
+            elif self._is_lazy(term):
+                if part in ("reg", "both"):
+                    out.append(term)
+            elif part in ("main", "both"):
+                out.append(term)
+        return out
 
     # -- network calls ---------------------------------------------------------------------------
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> tuple[torch.Tensor, Any]:
-        """Generate images; returns ``(img, ws)`` (ws is None for generators without a mapping)."""
-        G = self.G
-        if hasattr(G, "mapping") and hasattr(G, "synthesis"):
-            ws = call_with_supported(G.mapping, z, c, update_emas=update_emas)
-            if self.style_mixing_prob > 0 and ws.ndim == 3 and ws.shape[1] > 1:
-                cutoff = torch.empty([], dtype=torch.int64, device=ws.device).random_(1, ws.shape[1])
-                cutoff = torch.where(torch.rand([], device=ws.device) < self.style_mixing_prob, cutoff,
-                                     torch.full_like(cutoff, ws.shape[1]))
-                mixed = call_with_supported(G.mapping, torch.randn_like(z), c, update_emas=False)
-                ws = ws.clone()
-                ws[:, cutoff:] = mixed[:, cutoff:]
-            img = call_with_supported(G.synthesis, ws, update_emas=update_emas)
-            return img, ws
-        return call_with_supported(G, z, c, update_emas=update_emas), None
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, update_emas: bool = False) -> GeneratorOutput:
+        """One training pass of G (its ``forward_train`` when it has one)."""
+        return run_generator(self.G, z, c, update_emas=update_emas)
 
-    def run_D(self, img: torch.Tensor, c: torch.Tensor, blur_sigma: float = 0.0,
-              update_emas: bool = False) -> torch.Tensor:
-        """Blur (schedule), augment, and evaluate D. Returns per-sample logits ``[N]`` (heads averaged)."""
-        if blur_sigma > 0:
-            img = blur_images(img, blur_sigma)
+    def d_input_transform(self, cur_nimg: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """What the generator asks to be applied to every image D sees (StyleGAN3-R's blur), or None."""
+        hook = getattr(self.G, "d_input_transform", None)
+        return hook(cur_nimg) if hook is not None else None
+
+    def run_D(self, img: torch.Tensor, c: torch.Tensor, cur_nimg: int = 0, update_emas: bool = False,
+              features: Sequence[str] = ()) -> DiscriminatorOutput:
+        """D-input transform, augmentation, then D. Logits come back per sample as ``[N, K]`` float32."""
+        transform = self.d_input_transform(cur_nimg)
+        if transform is not None:
+            img = transform(img)
         if self.augment is not None:
             img = self.augment(img)
-        logits = call_with_supported(self.D, img, c, update_emas=update_emas)
-        return self._per_sample(logits)
+        feats: dict[str, torch.Tensor] = {}
+        if features:
+            logits, feats = call_network(self.D, img, c, update_emas=update_emas, features=tuple(features))
+        else:
+            logits = call_network(self.D, img, c, update_emas=update_emas)
+        return DiscriminatorOutput(logits=self._per_sample(logits), img=img, features=feats)
 
     @staticmethod
     def _per_sample(logits: torch.Tensor) -> torch.Tensor:
@@ -195,70 +386,16 @@ class GANLoss:
     # -- phases ----------------------------------------------------------------------------------
     def accumulate_gradients(self, phase: str, batch: PhaseBatch) -> None:
         """Compute ``phase``'s losses on ``batch`` and backpropagate (gradients accumulate)."""
-        if phase not in PHASES:
+        ctx = PhaseContext(self, phase, batch, self.terms_for(phase))
+        if ctx.player in ("G", "D") and phase not in PHASES:
             raise ValueError(f"unknown phase {phase!r}; expected one of {PHASES}")
-        player, part = phase[0], phase[1:]
-        do_main = part in ("main", "both")
-        do_reg = part in ("reg", "both")
-        sigma = self.blur_sigma(batch.cur_nimg)
-        total: torch.Tensor | None = None
-
-        def add(x: torch.Tensor) -> None:
-            nonlocal total
-            total = x if total is None else total + x
-
-        if player == "G":
-            lazy = self.reg_interval("G")
-            if do_main:
-                img, _ = self.run_G(batch.gen_z, batch.gen_c)
-                logits = self.run_D(img, batch.gen_c, blur_sigma=sigma)
-                report("Loss/scores/fake", logits)
-                report("Loss/signs/fake", logits.sign())
-                loss_g = self.g_loss(logits).mean()
-                report("Loss/G/loss", loss_g)
-                add(loss_g)
-            for term in self.terms:
-                if term.player != "G":
-                    continue
-                is_lazy = term.interval is not None and lazy is not None
-                if (is_lazy and do_reg) or (not is_lazy and do_main):
-                    value = term(self, batch)
-                    report(f"Loss/G/{term.name}", value)
-                    add(value * (batch.gain if is_lazy else 1.0))
-        else:
-            lazy = self.reg_interval("D")
-            if do_main:
-                img, _ = self.run_G(batch.gen_z, batch.gen_c, update_emas=True)
-                logits = self.run_D(img.detach(), batch.gen_c, blur_sigma=sigma, update_emas=True)
-                report("Loss/scores/fake", logits)
-                report("Loss/signs/fake", logits.sign())
-                loss_fake = self.d_loss_fake(logits).mean()
-                add(loss_fake)
-            r1_now = bool(self.r1_gamma > 0 and ((do_reg and self.r1_interval) or (do_main and not self.r1_interval)))
-            if do_main or r1_now:
-                real = batch.real_img.detach().requires_grad_(r1_now)
-                logits = self.run_D(real, batch.real_c, blur_sigma=sigma)
-                if do_main:
-                    report("Loss/scores/real", logits)
-                    report("Loss/signs/real", logits.sign())
-                    loss_real = self.d_loss_real(logits).mean()
-                    report("Loss/D/loss", (loss_fake + loss_real).detach())
-                    add(loss_real)
-                if r1_now:
-                    (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True, only_inputs=True)
-                    penalty = grad.square().sum(dim=[1, 2, 3])
-                    report("Loss/r1_penalty", penalty)
-                    loss_r1 = (penalty * (self.r1_gamma / 2)).mean()
-                    report("Loss/D/reg", loss_r1)
-                    add(loss_r1 * (batch.gain if self.r1_interval else 1.0))
-            for term in self.terms:
-                if term.player != "D":
-                    continue
-                is_lazy = term.interval is not None and lazy is not None
-                if (is_lazy and do_reg) or (not is_lazy and do_main):
-                    value = term(self, batch)
-                    report(f"Loss/D/{term.name}", value)
-                    add(value * (batch.gain if is_lazy else 1.0))
+        total = self.main_loss(ctx) if ctx.is_main and ctx.player in ("G", "D") else None
+        for term in ctx.terms:
+            value = term(ctx)
+            report(f"Loss/{ctx.player}/{term.name}", value)
+            if ctx.player == term.player and self._is_lazy(term):
+                value = value * batch.gain
+            total = value if total is None else total + value
         if total is not None:
             total.backward()
 

@@ -67,7 +67,7 @@ class MetricContext:
             from ganforge.core.registry import get_registry
 
             spec = get_registry().get("dataset", self.dataset_config.name)
-            self._dataset = spec.factory(self.dataset_config)
+            self._dataset = spec.build(self.dataset_config)
         return self._dataset
 
 
@@ -85,7 +85,7 @@ def evaluate_metrics(configs: list[Any], ctx: MetricContext, registry: Any = Non
     records = []
     for cfg in configs:
         spec = registry.get("metric", cfg.name)
-        metric = spec.factory(cfg)
+        metric = spec.build(cfg)
         start = time.time()
         out = metric.compute(ctx)
         results = out.get("results", out) if isinstance(out, dict) else out

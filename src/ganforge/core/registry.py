@@ -1,6 +1,8 @@
 """The component registry, built on first use from the ``ganforge_register_*`` hooks.
 
-A duplicate name of one kind raises :class:`~ganforge.core.errors.DuplicateComponentError` naming
+Each registration hook is called through pluggy once per plugin (``subset_hook_caller``), built-ins
+first, so every record is attributed to the plugin that returned it and a failing third-party plugin
+is recorded and skipped without hiding anything else. A duplicate name of one kind raises :class:`~ganforge.core.errors.DuplicateComponentError` naming
 both plugins when both are built-in; when a third-party plugin clashes, its component is refused and
 recorded as a plugin failure (strict mode raises). An unknown name raises
 :class:`~ganforge.core.errors.UnknownComponentError` listing the choices.
@@ -66,28 +68,38 @@ class Registry:
         reg = cls()
         for hook_name, allowed in REGISTRATION_HOOKS.items():
             hook = getattr(pm.hook, hook_name)
-            impls = list(hook.get_hookimpls())
+            plugins = list(dict.fromkeys(impl.plugin_name for impl in hook.get_hookimpls()))
             # built-ins first, so a third-party plugin can never displace a built-in component
-            impls.sort(key=lambda impl: 0 if pm.is_builtin(impl.plugin_name) else 1)
-            for impl in impls:
-                builtin = pm.is_builtin(impl.plugin_name)
+            plugins.sort(key=lambda name: 0 if pm.is_builtin(name) else 1)
+            for name in plugins:
+                builtin = pm.is_builtin(name)
+                plugin = pm.get_plugin(name)
+                others = [p for p in pm.get_plugins() if p is not plugin]
                 try:
-                    result = impl.function()
-                    records = _as_records(result, allowed, impl.plugin_name, hook_name)
+                    results = pm.subset_hook_caller(hook_name, remove_plugins=others)()
+                    records = [r for result in results for r in _as_records(result, allowed, name, hook_name)]
                 except Exception as exc:
                     if builtin:
-                        raise PluginLoadError(
-                            f"built-in plugin {impl.plugin_name!r} failed in {hook_name}: {exc}") from exc
-                    _fail(pm, impl.plugin_name, exc, record_failure)
+                        raise PluginLoadError(f"built-in plugin {name!r} failed in {hook_name}: {exc}") from exc
+                    _fail(pm, name, exc, record_failure)
                     continue
                 for record in records:
                     try:
-                        reg.add(record, impl.plugin_name)
+                        reg.add(record, name)
                     except DuplicateComponentError as exc:
                         if builtin:
                             raise
-                        _fail(pm, impl.plugin_name, exc, record_failure)
+                        _fail(pm, name, exc, record_failure)
+        reg._register_options()
         return reg
+
+    def _register_options(self) -> None:
+        """Add the forward options network specs declare to the known vocabulary."""
+        from ganforge.core.options import register_options
+
+        for kind in ("generator", "discriminator"):
+            for spec in self._specs[kind].values():
+                register_options(spec.options, f"{kind} {spec.name!r}")
 
     # -- queries -------------------------------------------------------------------------------
     def get(self, kind: str, name: str) -> Any:

@@ -13,17 +13,22 @@ kind             factory
 ===============  ===========================================================================
 generator        ``factory(cfg, info: DataInfo) -> nn.Module``
 discriminator    ``factory(cfg, info: DataInfo) -> nn.Module``
-loss             ``factory(cfg, *, G, D, augment, regularizers, device) -> Loss``
+loss             ``factory(cfg, *, G, D, augment, regularizers, device, info) -> GANLoss``
 regularizer      ``factory(cfg) -> LossTerm``
 augment          ``factory(cfg, info: DataInfo) -> nn.Module``
 metric           ``factory(cfg) -> Metric``
 dataset          ``factory(cfg) -> Dataset``
 ===============  ===========================================================================
+
+A factory may be given as a ``"package.module:function"`` string: the module is imported when the
+component is first built, so a plugin's ``__init__`` stays free of heavy imports. The name is stated
+once: a spec without ``name`` takes it from its config's ``name`` literal.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -32,6 +37,8 @@ from pydantic import BaseModel
 
 __all__ = [
     "DataInfo",
+    "CheckContext",
+    "resolve_factory",
     "ComponentSpec",
     "GeneratorSpec",
     "DiscriminatorSpec",
@@ -66,13 +73,51 @@ class DataInfo:
         return dataclasses.asdict(self)
 
 
+def resolve_factory(factory: Callable[..., Any] | str, owner: str = "") -> Callable[..., Any]:
+    """A factory, or the function a ``"package.module:function"`` string names (imported now)."""
+    if not isinstance(factory, str):
+        return factory
+    module_name, sep, attr = factory.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{owner}: factory {factory!r} must be 'package.module:function'")
+    target: Any = importlib.import_module(module_name)
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a spec's ``check`` receives: the resolved run and everything chosen for it.
+
+    Attributes:
+        config: the resolved :class:`~ganforge.core.config.RunConfig`.
+        info: the data's :class:`DataInfo`.
+        world: number of training processes.
+        specs: section -> spec of every chosen component (``"regularizers.r1"``, ``"metrics.fid50k"``).
+    """
+
+    config: Any
+    info: DataInfo
+    world: int = 1
+    specs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def batch_gpu(self) -> int:
+        """Samples per process per pass (what batch statistics such as minibatch std see)."""
+        t = self.config.training
+        return t.batch_gpu or max(t.batch // max(self.world, 1), 1)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ComponentSpec:
     """Fields shared by every component record.
 
     Args:
-        name: the user-facing name (``--generator NAME``); equals ``config``'s ``name`` literal.
-        factory: builds the component; its signature depends on the kind (module docstring).
+        name: the user-facing name (``--generator NAME``); equals ``config``'s ``name`` literal, from
+            which it is taken when omitted.
+        factory: builds the component (or a ``"module:function"`` string naming it); its signature
+            depends on the kind (module docstring). Call :meth:`build`.
         config: pydantic model of the component's options, ``extra="forbid"``.
         summary: one line shown by ``gan list-plugins`` and ``gan info``.
         paper: citation or URL of the method.
@@ -82,15 +127,16 @@ class ComponentSpec:
         suggests: defaults this component recommends for the rest of the run, as dotted keys
             (``{"loss": {"name": "hinge"}, "training.glr": 0.0002}``). They are applied only where the
             user set nothing, and ``gan run`` prints what it applied.
-        check: optional ``check(run_config, info) -> list[str]`` returning problems (empty if fine);
-            for rules that depend on option values.
+        check: optional ``check(ctx: CheckContext) -> list[str]`` returning problems (empty if fine),
+            for rules that depend on option values. ``requires`` and ``check`` are the one place a
+            component states what it needs; the core evaluates both before anything is allocated.
     """
 
     kind: ClassVar[str] = "component"
 
-    name: str
-    factory: Callable[..., Any]
+    factory: Callable[..., Any] | str
     config: type[BaseModel]
+    name: str = ""
     summary: str = ""
     paper: str = ""
     provides: frozenset[str] = frozenset()
@@ -99,13 +145,15 @@ class ComponentSpec:
     check: Callable[..., list[str]] | None = None
 
     def __post_init__(self) -> None:
+        field_info = getattr(self.config, "model_fields", {}).get("name")
+        if field_info is None:
+            raise ValueError(f"{self.kind} {self.name!r}: config model {self.config.__name__} has no 'name' field")
+        if not self.name:
+            object.__setattr__(self, "name", field_info.default)
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"{type(self).__name__}: name must be a non-empty string, got {self.name!r}")
         object.__setattr__(self, "provides", frozenset(self.provides))
         object.__setattr__(self, "requires", frozenset(self.requires))
-        field_info = getattr(self.config, "model_fields", {}).get("name")
-        if field_info is None:
-            raise ValueError(f"{self.kind} {self.name!r}: config model {self.config.__name__} has no 'name' field")
         if field_info.default != self.name:
             raise ValueError(
                 f"{self.kind} {self.name!r}: config {self.config.__name__}.name defaults to "
@@ -113,17 +161,50 @@ class ComponentSpec:
             )
 
 
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory (importing it first when it is given as a string)."""
+        return resolve_factory(self.factory, f"{self.kind} {self.name!r}")(*args, **kwargs)
+
+    def problems(self, ctx: CheckContext) -> list[str]:
+        """Everything this component needs that the run does not give it (empty when fine)."""
+        if self.check is None:
+            return []
+        return list(self.check(ctx) or [])
+
+
 @dataclass(frozen=True, kw_only=True)
 class _NetworkSpec(ComponentSpec):
-    """Resolution/channel/label constraints of a network, checked against the dataset."""
+    """Resolution/channel/label constraints of a network, checked against the dataset.
+
+    Args:
+        options: the forward options the network accepts (``ganforge.core.options``), e.g.
+            ``{"noise_mode", "truncation_psi"}``; stamped on the module when the core builds it.
+        conditional: True when it supports labelled data (label_dim > 0). The default, False, makes
+            a run on labelled data fail with a clear message instead of silently ignoring the labels.
+    """
 
     min_resolution: int = 4
     max_resolution: int | None = None
     power_of_two: bool = True
     channels: tuple[int, ...] | None = None  # None: any number of channels
-    conditional: bool = True  # supports label_dim > 0
+    conditional: bool = False  # supports label_dim > 0
+    options: frozenset[str] = frozenset()
 
-    def problems(self, info: DataInfo) -> list[str]:
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "options", frozenset(self.options))
+
+    def build(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the factory and stamp the declared forward ``options`` on the network."""
+        from ganforge.core.options import declare_options
+
+        module = super().build(*args, **kwargs)
+        return declare_options(module, self.options, owner=f"{self.kind} {self.name!r}")
+
+    def problems(self, ctx: CheckContext) -> list[str]:
+        return self.data_problems(ctx.info) + super().problems(ctx)
+
+    def data_problems(self, info: DataInfo) -> list[str]:
         """Problems with using this network on data described by ``info``."""
         out = []
         res = info.resolution
@@ -197,13 +278,20 @@ class DatasetSpec(ComponentSpec):
     """A dataset yielding ``(uint8 [C, H, W] array, float32 [label_dim] label)``.
 
     Args:
-        handles_path: ``handles_path(path) -> bool`` says whether this dataset reads a path given as
+        handles_path: ``handles_path(path) -> bool`` (or a ``"module:function"`` string naming it) says
+            whether this dataset reads a path given as
             ``--data PATH``; among the datasets that accept a path the highest ``priority`` wins.
     """
 
     kind: ClassVar[str] = "dataset"
-    handles_path: Callable[[str], bool] | None = None
+    handles_path: Callable[[str], bool] | str | None = None
     priority: int = 0
+
+    def reads(self, path: str) -> bool:
+        """True when this dataset reads ``path`` (``handles_path`` may be a ``"module:function"`` string)."""
+        if self.handles_path is None:
+            return False
+        return bool(resolve_factory(self.handles_path, f"dataset {self.name!r}")(path))
 
 
 @dataclass(frozen=True, kw_only=True)

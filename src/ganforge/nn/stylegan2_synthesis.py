@@ -265,6 +265,9 @@ class SynthesisNetwork(nn.Module):
     (not clamped).
     """
 
+    #: Forward options (``ganforge.core.options``).
+    forward_options = frozenset({"noise_mode", "force_fp32", "fused_modconv", "update_emas"})
+
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_fp16_res: int = 4, **block_kwargs) -> None:
         if img_resolution < 4 or img_resolution & (img_resolution - 1):

@@ -90,9 +90,11 @@ def ganforge_register_datasets():
 
 @hookimpl
 def ganforge_register_generators():
-    return [GeneratorSpec(name="toy", factory=ToyG, config=ToyGConfig, summary="tiny test G", power_of_two=False)]
+    return [GeneratorSpec(name="toy", factory=ToyG, config=ToyGConfig, summary="tiny test G", power_of_two=False,
+                          conditional=True)]
 
 
 @hookimpl
 def ganforge_register_discriminators():
-    return [DiscriminatorSpec(name="toy", factory=ToyD, config=ToyDConfig, summary="tiny test D", power_of_two=False)]
+    return [DiscriminatorSpec(name="toy", factory=ToyD, config=ToyDConfig, summary="tiny test D", power_of_two=False,
+                              conditional=True)]

@@ -16,7 +16,7 @@ from ganforge.core.errors import CheckpointError
 from ganforge.core.foreign_pickle import safe_load
 from ganforge.core.plugins import DEFAULT_PLUGINS, get_plugin_manager, temporary_plugin
 from ganforge.core.registry import get_registry
-from ganforge.core.specs import DataInfo
+from ganforge.core.specs import CheckContext, DataInfo
 from ganforge.plugins.ada.augment import AugmentPipe
 from ganforge.plugins.ada.config import (MULTIPLIERS, PRESETS, AdaConfig, check_run, module_kwargs,
                                          resolved_multipliers)
@@ -30,7 +30,7 @@ def test_registered_as_builtin_with_documented_options():
     assert ("ada", "ganforge.plugins.ada") in DEFAULT_PLUGINS
     spec = get_registry().get("augment", "ada")
     _config_checks(spec)  # every field has a description (gan info shows them)
-    assert isinstance(spec.factory(AdaConfig(), DataInfo(resolution=16)), AugmentPipe)
+    assert isinstance(spec.build(AdaConfig(), DataInfo(resolution=16)), AugmentPipe)
 
 
 def test_presets_and_overrides():
@@ -56,12 +56,15 @@ def test_colour_needs_one_or_three_channels():
     class Run:
         augment = AdaConfig(preset="bgc")
 
-    problems = check_run(Run(), DataInfo(resolution=16, channels=2))
+    def ctx(channels):
+        return CheckContext(config=Run(), info=DataInfo(resolution=16, channels=channels))
+
+    problems = check_run(ctx(2))
     assert len(problems) == 1 and "brightness" in problems[0] and "2 channels" in problems[0]
     Run.augment = AdaConfig(preset="bg")
-    assert check_run(Run(), DataInfo(resolution=16, channels=2)) == []
+    assert check_run(ctx(2)) == []
     Run.augment = AdaConfig(preset="bgc")
-    assert check_run(Run(), DataInfo(resolution=16, channels=1)) == []
+    assert check_run(ctx(1)) == []
 
 
 def test_cli_aug_flag_takes_options(cli, tmp_path):

@@ -125,7 +125,7 @@ def test_native_checkpoint_source(tmp_path, toy_plugins):
 
     config, _ = resolve_config(toy_config(tmp_path))
     info = DataInfo(resolution=8, channels=3, label_dim=0, name="toydata")
-    G = get_registry().get("generator", "toy").factory(config.generator, info)
+    G = get_registry().get("generator", "toy").build(config.generator, info)
     snapshot = tmp_path / "network-snapshot-000000.pt"  # a ganforge network snapshot, as a run writes it
     atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "kind": "network",
                  "config": config.to_dict(), "info": info.to_dict(), "networks": {"G_ema": G.state_dict()}},

@@ -82,4 +82,4 @@ def test_ppl_with_a_generator_without_mapping_is_refused_before_training(cli, to
     path = tmp_path / "run.json"
     path.write_text(json.dumps(cfg))
     result = cli(["run", "--config", str(path)])
-    assert result.exit_code == 2 and "needs a generator with a mapping network" in result.output
+    assert result.exit_code == 2 and "needs a generator that provides 'mapping'" in result.output

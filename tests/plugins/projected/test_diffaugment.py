@@ -120,7 +120,7 @@ def test_config_and_registry(toy_plugins):
         spec.config(policy=["colour"])
     cfg, _ = resolve_config({"generator": "toy", "discriminator": "toy", "dataset": "toydata",
                              "augment": {"name": "diffaugment", "policy": "translation"}}, registry=registry)
-    aug = spec.factory(cfg.augment, None)
+    aug = spec.build(cfg.augment, None)
     assert aug.policy == ("translation",) and "translation_ratio=0.125" in repr(aug)
     with pytest.raises(ConfigError, match="augment.policy"):
         resolve_config({"generator": "toy", "discriminator": "toy", "dataset": "toydata",

@@ -55,7 +55,7 @@ def test_impossible_feature_size_is_refused_before_the_run(toy_plugins, tmp_path
 
 def test_defaults_applied_for_the_pairing(toy_plugins, tmp_path):
     config, applied, _, _ = prepare(_config(tmp_path))
-    assert config.loss.name == "hinge" and config.loss.r1_gamma == 0
+    assert config.loss.name == "hinge" and "r1" not in config.regularizers
     assert config.augment.name == "diffaugment"
     assert config.augment.policy == ("color", "translation", "cutout")
     assert any(line.startswith('loss = {"name": "hinge"}') and "discriminator 'projected'" in line

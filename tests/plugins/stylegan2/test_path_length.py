@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from ganforge.core.loss import PhaseBatch
+from ganforge.core.loss import PhaseBatch, PhaseContext
 from ganforge.plugins.default_losses.losses import LogisticConfig, LogisticLoss
 from ganforge.plugins.stylegan2.config import PathLengthConfig
 from ganforge.plugins.stylegan2.path_length import PathLengthTerm
@@ -19,7 +19,7 @@ def _setup(**pl):
     G = randomize(make_G(res=8, z_dim=6, w_dim=6, cmax=8)).train()
     D = make_D(res=8, cmax=8)
     term = PathLengthTerm(PathLengthConfig(**pl))
-    loss = LogisticLoss(LogisticConfig(r1_gamma=0, style_mixing_prob=0), G=G, D=D, regularizers=[term])
+    loss = LogisticLoss(LogisticConfig(), G=G, D=D, regularizers=[term])
     batch = PhaseBatch(real_img=torch.zeros(6, 3, 8, 8), real_c=torch.zeros(6, 0), gen_z=torch.randn(6, 6),
                        gen_c=torch.zeros(6, 0), gain=4, cur_nimg=0)
     return G, term, loss, batch
@@ -43,7 +43,7 @@ def test_value_and_running_mean_match_the_formula():
     for step in range(3):
         seed = 100 + step
         torch.manual_seed(seed)
-        value = term(loss, batch)
+        value = term(PhaseContext(loss, "Greg", batch, [term]))
         torch.manual_seed(seed)
         want, mean = _direct(G, batch.gen_z[:n], batch.gen_c[:n], mean)
         torch.testing.assert_close(value, want)
@@ -58,7 +58,7 @@ def test_gradients_reach_g_and_match_without_the_weight_gradient_skip():
         G, term, loss, batch = _setup(pl_no_weight_grad=no_weight_grad)
         G.requires_grad_(True)
         torch.manual_seed(5)
-        term(loss, batch).backward()
+        term(PhaseContext(loss, "Greg", batch, [term])).backward()
         grads.append({k: p.grad.clone() for k, p in G.named_parameters() if p.grad is not None})
     assert set(grads[0]) == set(grads[1]) and "synthesis.b8.conv0.weight" in grads[0]
     assert "mapping.fc0.weight" in grads[0]
@@ -75,7 +75,7 @@ def test_lazy_phase_multiplies_by_the_interval():
     G.zero_grad(set_to_none=True)
     term.pl_mean = torch.zeros([])
     torch.manual_seed(1)
-    (term(loss, batch) * 4).backward()
+    (term(PhaseContext(loss, "Greg", batch, [term])) * 4).backward()
     for k, g in lazy.items():
         torch.testing.assert_close(g, G.get_parameter(k).grad, rtol=1e-4, atol=1e-6)
 

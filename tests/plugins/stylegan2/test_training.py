@@ -32,9 +32,9 @@ def run_config(outdir, **training):
     t = {"kimg": 0.064, "batch": 8, "kimg_per_tick": 0.032, "progress": False, "tensorboard": False,
          "image_snapshot_ticks": None, "network_snapshot_ticks": None, "grid": [2, 2]}
     t.update(training)
-    return {"generator": TINY_G, "discriminator": TINY_D,
-            "loss": {"name": "logistic", "r1_gamma": 1.0, "r1_interval": 4, "style_mixing_prob": 0.9},
-            "regularizers": {"path_length": {"interval": 4}}, "dataset": {"name": "shapes", "resolution": 32},
+    return {"generator": {**TINY_G, "style_mixing_prob": 0.9}, "discriminator": TINY_D,
+            "regularizers": {"r1": {"gamma": 1.0, "interval": 4}, "path_length": {"interval": 4}},
+            "dataset": {"name": "shapes", "resolution": 32},
             "training": t, "outdir": str(outdir)}
 
 
@@ -57,7 +57,7 @@ def test_cli_smoke_run_with_path_length_mixing_and_lazy_r1(tmp_path, cli):
                   "--set", "dataset.resolution=32", "--set", "generator.cbase=512", "--set", "generator.cmax=32",
                   "--set", "generator.z_dim=32", "--set", "generator.w_dim=32", "--set", "generator.map_depth=2",
                   "--set", "discriminator.cbase=512", "--set", "discriminator.cmax=32",
-                  "--set", "loss.style_mixing_prob=0.9", "--set", "loss.r1_interval=4",
+                  "--set", "generator.style_mixing_prob=0.9", "--set", "regularizers.r1.interval=4",
                   "--set", "training.progress=false", "--set", "training.tensorboard=false",
                   "--set", "training.grid=[2,2]"])
     assert result.exit_code == 0, result.output
@@ -155,20 +155,20 @@ def test_presets_resolve(name):
 
 def test_official_settings_of_the_presets():
     sg2, _ = resolve_config({}, preset="stylegan2")
-    assert (sg2.generator.map_depth, sg2.loss.style_mixing_prob, sg2.regularizers["path_length"].pl_weight,
-            sg2.regularizers["path_length"].interval, sg2.loss.r1_interval, sg2.training.glr, sg2.training.batch,
+    assert (sg2.generator.map_depth, sg2.generator.style_mixing_prob, sg2.regularizers["path_length"].pl_weight,
+            sg2.regularizers["path_length"].interval, sg2.regularizers["r1"].interval, sg2.training.glr, sg2.training.batch,
             sg2.training.ema_kimg, sg2.generator.fused_modconv_default) == (8, 0.9, 2, 4, 16, 0.002, 32, None,
                                                                              "inference_only")
     p256, _ = resolve_config({}, preset="stylegan2-paper256")
-    assert (p256.generator.cbase, p256.loss.r1_gamma, p256.training.batch, p256.discriminator.mbstd_group_size,
+    assert (p256.generator.cbase, p256.regularizers["r1"].gamma, p256.training.batch, p256.discriminator.mbstd_group_size,
             p256.training.glr, p256.training.ema_kimg, p256.training.ema_rampup, p256.generator.w_avg_beta) == \
         (16384, 1, 64, 8, 0.0025, 20, None, 0.995)
     cifar, _ = resolve_config({}, preset="stylegan2-cifar")
     assert cifar.discriminator.architecture == "orig" and "path_length" not in cifar.regularizers
-    assert (cifar.loss.style_mixing_prob, cifar.generator.map_depth, cifar.discriminator.mbstd_group_size) == (0, 2, 32)
+    assert (cifar.generator.style_mixing_prob, cifar.generator.map_depth, cifar.discriminator.mbstd_group_size) == (0, 2, 32)
     # user flags on top: --gamma and --mirror
-    mine, _ = resolve_config({}, preset="stylegan2-paper1024", overrides={"loss.r1_gamma": 6.6})
-    assert mine.loss.r1_gamma == 6.6 and mine.generator.cbase == 32768
+    mine, _ = resolve_config({}, preset="stylegan2-paper1024", overrides={"regularizers.r1.gamma": 6.6})
+    assert mine.regularizers["r1"].gamma == 6.6 and mine.generator.cbase == 32768
 
 
 @pytest.mark.parametrize("res, batch, gamma, cbase, lr", [(256, 16, 0.8192, 16384, 0.0025),
@@ -178,7 +178,7 @@ def test_auto_formula(res, batch, gamma, cbase, lr):
     cfg = auto_config(res)
     t = cfg["training"]
     assert (t["batch"], cfg["generator"]["cbase"], t["glr"], cfg["generator"]["map_depth"]) == (batch, cbase, lr, 2)
-    assert cfg["loss"]["r1_gamma"] == pytest.approx(gamma)
+    assert cfg["regularizers"]["r1"]["gamma"] == pytest.approx(gamma)
     assert cfg["discriminator"]["mbstd_group_size"] == min(batch, 4) and t["ema_kimg"] == pytest.approx(batch * 10 / 32)
     assert auto_config(256, gpus=8)["training"]["batch"] == 64
 

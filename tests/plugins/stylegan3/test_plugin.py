@@ -16,9 +16,10 @@ from ganforge.core import hookspecs
 from ganforge.core.compat import check_compatibility
 from ganforge.core.config import resolve_config
 from ganforge.core.errors import IncompatibleComponentsError
-from ganforge.core.loss import PhaseBatch, blur_images
+from ganforge.core.loss import PhaseBatch
 from ganforge.core.registry import get_registry
 from ganforge.core.specs import DataInfo, GeneratorSpec, MetricSpec
+from ganforge.plugins.stylegan3.blur import blur_images, blur_taps
 from ganforge.plugins.stylegan3.config import (
     DEFAULT_MAGNITUDE_EMA_BETA,
     StyleGAN3Config,
@@ -54,11 +55,13 @@ def test_registers_three_generators_and_three_metrics():
     for spec in gens:
         assert isinstance(spec, GeneratorSpec) and "Alias-Free" in spec.paper and spec.summary
         assert spec.provides == {"mapping", "synthesis", "input_transform"} and spec.conditional
-        assert spec.problems(DataInfo(8)) and spec.problems(DataInfo(48))
-        assert not spec.problems(DataInfo(1024, 1, 5))
-        assert spec.suggests["training.glr"] == 0.0025 and spec.suggests["loss.style_mixing_prob"] == 0
-    assert "loss.blur_init_sigma" not in gens[0].suggests and "loss.blur_init_sigma" not in gens[1].suggests
-    assert gens[2].suggests["loss.blur_init_sigma"] == 10 and gens[2].suggests["loss.blur_fade_kimg"] == 200
+        assert spec.data_problems(DataInfo(8)) and spec.data_problems(DataInfo(48))
+        assert not spec.data_problems(DataInfo(1024, 1, 5))
+        assert spec.suggests == {"training.glr": 0.0025}
+        assert spec.options >= {"truncation_psi", "noise_mode", "update_emas"}
+    assert (gens[0].config().blur_init_sigma, gens[1].config().blur_init_sigma) == (0, 0)
+    assert (gens[2].config().blur_init_sigma, gens[2].config().blur_fade_kimg) == (10, 200)
+    assert all(g.config().style_mixing_prob == 0 for g in gens)
     assert all(isinstance(m, MetricSpec) and m.summary for m in metrics)
     with open(sg3_plugin.__file__) as f:
         source = f.read()
@@ -90,14 +93,19 @@ def test_t_and_r_defaults():
                          [("stylegan3", False), ("stylegan3-t", False), ("stylegan3-r", True)])
 def test_suggested_official_settings(name, blur):
     config, applied = resolve_config({"generator": name, "discriminator": "pggan"})
-    assert config.training.glr == 0.0025 and config.loss.style_mixing_prob == 0
-    assert (config.loss.blur_init_sigma, config.loss.blur_fade_kimg) == ((10, 200) if blur else (0, 0))
+    assert config.training.glr == 0.0025 and config.generator.style_mixing_prob == 0
+    assert (config.generator.blur_init_sigma, config.generator.blur_fade_kimg) == ((10, 200) if blur else (0, 0))
     assert any("suggested by generator" in line and "training.glr" in line for line in applied)
     mine, _ = resolve_config({"generator": name, "training": {"glr": 0.001, "batch": 64},
-                              "loss": {"name": "logistic", "r1_gamma": 2.0}})
-    assert mine.training.glr == 0.001 and mine.loss.r1_gamma == 2 and mine.loss.blur_init_sigma == 0
-    mine, _ = resolve_config({"generator": name}, sets=["loss.blur_fade_kimg=400"])
-    assert mine.loss.blur_fade_kimg == 400 and mine.loss.blur_init_sigma == (10 if blur else 0)
+                              "regularizers": {"r1": {"gamma": 2.0}}})
+    assert mine.training.glr == 0.001 and mine.regularizers["r1"].gamma == 2
+    mine, _ = resolve_config({"generator": name}, sets=["generator.blur_fade_kimg=400"])
+    assert mine.generator.blur_fade_kimg == 400 and mine.generator.blur_init_sigma == (10 if blur else 0)
+    # the layout of older versions (blur and mixing on the loss) still resolves
+    old, _ = resolve_config({"generator": name, "loss": {"name": "logistic", "r1_gamma": 2.0, "blur_fade_kimg": 400,
+                                                         "blur_init_sigma": 3.0, "style_mixing_prob": 0.0}})
+    assert (old.generator.blur_init_sigma, old.generator.blur_fade_kimg) == (3.0, 400)
+    assert old.regularizers["r1"].gamma == 2.0
 
 
 class RecordingD(torch.nn.Module):
@@ -114,11 +122,12 @@ class RecordingD(torch.nn.Module):
 def test_blur_schedule_of_stylegan3_r_reaches_the_discriminator():
     config, _ = resolve_config({"generator": {"name": "stylegan3-r", **TINY_G}, "discriminator": TINY_D})
     info = DataInfo(16)
-    G = get_registry().get("generator", "stylegan3-r").factory(config.generator, info)
+    G = get_registry().get("generator", "stylegan3-r").build(config.generator, info)
     D = RecordingD()
-    loss = get_registry().get("loss", config.loss.name).factory(config.loss, G=G, D=D, augment=None,
+    loss = get_registry().get("loss", config.loss.name).build(config.loss, G=G, D=D, augment=None,
                                                                 regularizers=[], device="cpu")
-    assert loss.blur_sigma(0) == 10 and loss.blur_sigma(100_000) == 5 and loss.blur_sigma(200_000) == 0
+    assert G.blur.sigma_at(0) == 10 and G.blur.sigma_at(100_000) == 5 and G.blur.sigma_at(200_000) == 0
+    assert G.d_input_transform(200_000) is None
     real = torch.randn(2, 3, 16, 16)
     for nimg, sigma in ((0, 10.0), (100_000, 5.0), (250_000, 0.0)):
         D.seen.clear()
@@ -159,7 +168,7 @@ def test_equivariance_metrics_need_an_input_transform():
     registry = get_registry()
     bad, _ = resolve_config({"generator": "pggan", "metrics": ["eqt50k_int", "fid50k_full"]
                              if registry.has("metric", "fid50k_full") else ["eqt50k_int"]})
-    with pytest.raises(IncompatibleComponentsError, match="eqt50k_int.*does not provide 'input_transform'"):
+    with pytest.raises(IncompatibleComponentsError, match="eqt50k_int.*provides 'input_transform'"):
         check_compatibility(bad, DataInfo(32), registry)
     good, _ = resolve_config({"generator": {"name": "stylegan3", **TINY_G}, "discriminator": TINY_D,
                               "metrics": ["eqt50k_int", "eqr50k"]})
@@ -169,7 +178,7 @@ def test_equivariance_metrics_need_an_input_transform():
 def _train(tmp_path, generator, disc=TINY_D, metrics=()):
     cfg = {"generator": {**generator, **TINY_G}, "discriminator": disc,
            "dataset": {"name": "shapes", "resolution": 32},
-           "loss": {"name": "logistic", "r1_gamma": 1.0, "r1_interval": 4}, "training": TRAINING,
+           "regularizers": {"r1": {"gamma": 1.0, "interval": 4}}, "training": TRAINING,
            "metrics": list(metrics), "outdir": str(tmp_path)}
     return ganforge.train(cfg)
 
@@ -194,13 +203,13 @@ def test_gan_run_stylegan3_r_with_blur_schedule(tmp_path, cli):
     args += [f"--set=discriminator.{k}={v}" for k, v in TINY_D.items() if k != "name"]
     args += ["--set", "training.progress=false", "--set", "training.tensorboard=false",
              "--set", "training.image_snapshot_ticks=null", "--set", "training.grid=[2,2]",
-             "--set", "loss.blur_fade_kimg=0.032"]
+             "--set", "generator.blur_fade_kimg=0.032"]
     result = cli(args)
     assert result.exit_code == 0, result.output
-    assert "loss.blur_init_sigma = 10.0  (suggested by generator 'stylegan3-r')" in result.output
     [run_dir] = list(tmp_path.iterdir())
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["loss"]["blur_init_sigma"] == 10 and config["loss"]["blur_fade_kimg"] == 0.032
+    assert config["generator"]["blur_init_sigma"] == 10 and config["generator"]["blur_fade_kimg"] == 0.032
+    assert config["regularizers"]["r1"]["gamma"] == 1
     assert config["generator"]["name"] == "stylegan3-r" and config["training"]["glr"] == 0.0025
     G = ganforge.load_network(run_dir)
     assert G.synthesis.L0_36_16.down_filter.ndim == 2  # radial filters
@@ -208,11 +217,22 @@ def test_gan_run_stylegan3_r_with_blur_schedule(tmp_path, cli):
 
 def test_train_stylegan3_with_stylegan2_discriminator(tmp_path):
     registry = get_registry()
-    if not registry.has("discriminator", "stylegan2"):
-        pytest.skip("the stylegan2 plugin is not on this branch yet")
     fields = registry.get("discriminator", "stylegan2").config.model_fields
     small = {"channel_base": 256, "channel_max": 16, "cbase": 256, "cmax": 16}
     disc = {"name": "stylegan2", **{k: v for k, v in small.items() if k in fields}}
     for name in ("stylegan3", "stylegan3-r"):
         result = _train(tmp_path / name, {"name": name}, disc=disc)
         assert result.status == "done" and result.cur_nimg >= 16
+
+
+def test_blur_taps_and_images():
+    taps = blur_taps(1.0)
+    want = torch.exp2(-torch.arange(-3, 4.0).square())
+    assert torch.allclose(taps, want / want.sum())
+    assert blur_taps(0.2).numel() == 1
+    img = torch.zeros(1, 1, 9, 9)
+    img[0, 0, 4, 4] = 1
+    out = blur_images(img, 1.0)
+    assert torch.allclose(out[0, 0, 4, 1:8], taps * taps[3], atol=1e-6)  # separable: outer product of the taps
+    assert torch.allclose(out.sum(), torch.tensor(1.0))
+    assert blur_images(img, 0.2) is img

@@ -20,7 +20,7 @@ from typing import Any
 from ganforge.core import distributed as dist
 from ganforge.core.checkpoint import read_checkpoint
 from ganforge.core.compat import check_compatibility
-from ganforge.core.config import RunConfig, resolve_config
+from ganforge.core.config import RunConfig, is_resolved, resolve_config
 from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.core.registry import get_registry
 from ganforge.core.training.loop import Job, training_loop
@@ -112,7 +112,9 @@ def prepare(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | Non
         from ganforge.core.specs import DataInfo
 
         return config, applied, DataInfo(**data["info"]), checkpoint
-    if isinstance(config, RunConfig):
+    if isinstance(config, RunConfig) and is_resolved(config, registry):
+        pass  # validated once already
+    elif isinstance(config, RunConfig):
         config, applied = resolve_config(config.to_dict(), registry=registry)
     else:
         overrides = {"training.kimg": kimg} if kimg is not None else None
@@ -173,14 +175,17 @@ def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None 
             json.dump(config.to_dict(), f, indent=2)
     if resume_from is not None and not os.path.exists(resume_from):
         raise CheckpointError("no such file", os.fspath(resume_from))
-    job = Job(config=config.to_dict(), run_dir=str(run_dir), resume=str(checkpoint) if checkpoint else None,
+    spawned = world > 1 and not dist.under_torchrun()
+    # in this process the loop takes the validated config as is; spawned processes get its dict
+    job = Job(config=config.to_dict() if spawned else config, run_dir=str(run_dir),
+              resume=str(checkpoint) if checkpoint else None,
               resume_from=os.fspath(resume_from) if resume_from is not None else None, plugins_dir=plugins_dir)
     result: dict[str, Any] = {}
 
     def _capture(rank: int, world: int, init_method: str | None, job: Job) -> None:
         result.update(training_loop(rank, world, init_method, job))
 
-    if world > 1 and not dist.under_torchrun():
+    if spawned:
         dist.launch(training_loop, world, (job,))
         status, nimg = _final_state(run_dir)
     else:

@@ -26,6 +26,7 @@ class Run:
         rank, world_size: this process and the number of processes.
         device: the device of this process.
         G, D, G_ema, augment, loss, dataset: the components.
+        aux: auxiliary networks of the loss terms, by name (G-LIS's reverser ``R``).
         cur_nimg, cur_tick, batch_idx: progress counters (images shown to D, ticks, iterations).
         resumed: True when this process continues a run from its checkpoint.
         console: the rich console to print through (keeps the progress display intact).
@@ -42,6 +43,7 @@ class Run:
     G_ema: Any = None
     augment: Any = None
     loss: Any = None
+    aux: dict[str, Any] = field(default_factory=dict)
     dataset: Any = None
     cur_nimg: int = 0
     cur_tick: int = 0

@@ -12,7 +12,7 @@ import torch
 
 from ganforge.core.config import RunConfig, TrainingConfig
 from ganforge.core.images import grid_size_for
-from ganforge.core.loss import call_with_supported
+from ganforge.core.options import call_network
 from ganforge.core.specs import DataInfo
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "select_device",
     "build_dataset",
     "build_components",
+    "build_loss",
+    "make_optimizer",
     "make_phases",
     "update_ema",
     "capture_rng",
@@ -32,13 +34,19 @@ __all__ = [
 
 @dataclass
 class Phase:
-    """One phase of the iteration: ``Gmain``, ``Greg``, ``Gboth``, ``Dmain``, ``Dreg`` or ``Dboth``."""
+    """One phase of the iteration: ``Gmain``, ``Greg``, ``Gboth``, ``Dmain``, ``Dreg``, ``Dboth``, or
+    ``<name>both`` for an auxiliary network."""
 
     name: str
     module: torch.nn.Module
     params: list[torch.nn.Parameter]
     opt: torch.optim.Optimizer
     interval: int
+    player: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.player:
+            self.player = self.name[:-4] if self.name.endswith(("main", "both")) else self.name[:-3]
 
 
 def select_device(training: TrainingConfig, rank: int = 0, local_rank: int | None = None) -> torch.device:
@@ -58,13 +66,21 @@ def select_device(training: TrainingConfig, rank: int = 0, local_rank: int | Non
 
 def build_dataset(config: RunConfig, registry: Any) -> Any:
     spec = registry.get("dataset", config.dataset.name)
-    return spec.factory(config.dataset)
+    return spec.build(config.dataset)
+
+
+def build_loss(config: RunConfig, info: DataInfo, registry: Any, G: torch.nn.Module, D: torch.nn.Module,
+               augment: torch.nn.Module | None, device: torch.device) -> Any:
+    """The base loss of ``config`` with its regularizer terms (which build their auxiliary networks)."""
+    terms = [registry.get("regularizer", name).build(cfg) for name, cfg in config.regularizers.items()]
+    return registry.get("loss", config.loss.name).build(
+        config.loss, G=G, D=D, augment=augment, regularizers=terms, device=device, info=info)
 
 
 def build_components(config: RunConfig, info: DataInfo, registry: Any, device: torch.device) -> dict[str, Any]:
-    """G, D, G_ema, augment, loss on ``device`` (G_ema: a frozen copy of G in eval mode)."""
-    G = registry.get("generator", config.generator.name).factory(config.generator, info).to(device)
-    D = registry.get("discriminator", config.discriminator.name).factory(config.discriminator, info).to(device)
+    """G, D, G_ema, augment, loss and auxiliary networks on ``device`` (G_ema: a frozen copy of G)."""
+    G = registry.get("generator", config.generator.name).build(config.generator, info).to(device)
+    D = registry.get("discriminator", config.discriminator.name).build(config.discriminator, info).to(device)
     # parameters a network froze itself (requires_grad=False at construction) stay frozen for good
     trainable = {"G": _trainable(G), "D": _trainable(D)}
     G.train().requires_grad_(False)
@@ -72,12 +88,16 @@ def build_components(config: RunConfig, info: DataInfo, registry: Any, device: t
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     augment = None
     if config.augment is not None:
-        augment = registry.get("augment", config.augment.name).factory(config.augment, info)
+        augment = registry.get("augment", config.augment.name).build(config.augment, info)
         augment = augment.to(device).train().requires_grad_(False)
-    terms = [registry.get("regularizer", name).factory(cfg) for name, cfg in config.regularizers.items()]
-    loss = registry.get("loss", config.loss.name).factory(
-        config.loss, G=G, D=D, augment=augment, regularizers=terms, device=device)
-    return {"G": G, "D": D, "G_ema": G_ema, "augment": augment, "loss": loss, "trainable": trainable}
+    loss = build_loss(config, info, registry, G, D, augment, device)
+    aux = {}
+    for name, net in loss.aux_networks().items():
+        net.module.to(device)
+        trainable[name] = _trainable(net.module)
+        net.module.train().requires_grad_(False)
+        aux[name] = net
+    return {"G": G, "D": D, "G_ema": G_ema, "augment": augment, "loss": loss, "trainable": trainable, "aux": aux}
 
 
 def _trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
@@ -85,22 +105,37 @@ def _trainable(module: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in module.parameters() if p.requires_grad and p.numel() > 0]
 
 
+def make_optimizer(params: list[torch.nn.Parameter], kind: str, lr: float, betas: tuple[float, float],
+                   alpha: float, eps: float, ratio: float = 1.0) -> torch.optim.Optimizer:
+    """Adam or RMSprop, with the lazy-regularization correction ``lr x ratio``, ``beta ** ratio``."""
+    if kind == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr * ratio, alpha=alpha, eps=eps)
+    if kind != "adam":
+        raise ValueError(f"unknown optimizer {kind!r}; expected 'adam' or 'rmsprop'")
+    if ratio == 1.0:
+        return torch.optim.Adam(params, lr=lr, betas=tuple(betas), eps=eps)
+    return torch.optim.Adam(params, lr=lr * ratio, betas=tuple(b ** ratio for b in betas), eps=eps)
+
+
 def make_phases(G: torch.nn.Module, D: torch.nn.Module, loss: Any, training: TrainingConfig,
-                trainable: dict[str, list[torch.nn.Parameter]]) -> list[Phase]:
-    """Phases with lazy-regularization correction: lr x mb_ratio, beta^mb_ratio, mb_ratio = N / (N + 1)."""
+                trainable: dict[str, list[torch.nn.Parameter]], aux: dict[str, Any] | None = None) -> list[Phase]:
+    """G and D phases with lazy-regularization correction (lr x mb_ratio, beta^mb_ratio,
+    mb_ratio = N / (N + 1)), then one phase per auxiliary network."""
     phases: list[Phase] = []
     for player, module, lr in (("G", G, training.glr), ("D", D, training.dlr)):
         params = trainable[player]
         interval = loss.reg_interval(player)
+        common = (params, training.optimizer, lr, training.betas, training.rmsprop_alpha, training.eps)
         if interval is None:
-            opt = torch.optim.Adam(params, lr=lr, betas=tuple(training.betas), eps=training.eps)
-            phases.append(Phase(f"{player}both", module, params, opt, 1))
+            phases.append(Phase(f"{player}both", module, params, make_optimizer(*common), 1))
         else:
-            ratio = interval / (interval + 1)
-            betas = tuple(b ** ratio for b in training.betas)
-            opt = torch.optim.Adam(params, lr=lr * ratio, betas=betas, eps=training.eps)
+            opt = make_optimizer(*common, ratio=interval / (interval + 1))
             phases.append(Phase(f"{player}main", module, params, opt, 1))
             phases.append(Phase(f"{player}reg", module, params, opt, interval))
+    for name, net in (aux or {}).items():
+        params = trainable[name]
+        opt = make_optimizer(params, net.optimizer, net.lr, net.betas, net.alpha, net.eps)
+        phases.append(Phase(f"{name}both", net.module, params, opt, 1, player=name))
     return phases
 
 
@@ -189,6 +224,6 @@ def render_images(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, device: 
     """G(z, c) in chunks with constant noise, without touching any global RNG state."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        out = [call_with_supported(G, zz.to(device), cc.to(device), noise_mode="const").float().cpu()
+        out = [call_network(G, zz.to(device), cc.to(device), noise_mode="const").float().cpu()
                for zz, cc in zip(z.split(batch), c.split(batch), strict=True)]
     return torch.cat(out)

@@ -36,7 +36,15 @@ def _header(run: Run, kind: str) -> dict[str, Any]:
 
 
 def _optimizers(phases: list[Phase]) -> dict[str, torch.optim.Optimizer]:
-    return {phase.name[0]: phase.opt for phase in phases}
+    """Optimisers by player (``G``, ``D``, and each auxiliary network's name)."""
+    return {phase.player: phase.opt for phase in phases}
+
+
+def _networks(run: Run) -> dict[str, Any]:
+    nets: dict[str, Any] = {"G": run.G.state_dict(), "D": run.D.state_dict(), "G_ema": run.G_ema.state_dict()}
+    if run.aux:
+        nets["aux"] = {name: module.state_dict() for name, module in run.aux.items()}
+    return nets
 
 
 def save_training_state(run: Run, phases: list[Phase], latent_gen: torch.Generator, progress: dict[str, Any],
@@ -49,7 +57,7 @@ def save_training_state(run: Run, phases: list[Phase], latent_gen: torch.Generat
         return None
     data = _header(run, "training")
     data.update({
-        "networks": {"G": run.G.state_dict(), "D": run.D.state_dict(), "G_ema": run.G_ema.state_dict()},
+        "networks": _networks(run),
         "augment": run.augment.state_dict() if run.augment is not None else None,
         "loss": run.loss.state_dict(),
         "optimizers": {name: opt.state_dict() for name, opt in _optimizers(phases).items()},
@@ -71,6 +79,12 @@ def restore_training_state(run: Run, data: dict[str, Any], phases: list[Phase], 
         run.G.load_state_dict(data["networks"]["G"])
         run.D.load_state_dict(data["networks"]["D"])
         run.G_ema.load_state_dict(data["networks"]["G_ema"])
+        saved_aux = data["networks"].get("aux", {})
+        for name, module in run.aux.items():
+            if name not in saved_aux:
+                raise CheckpointError(f"has no state of the auxiliary network {name!r} the configuration "
+                                      "builds", path)
+            module.load_state_dict(saved_aux[name])
     except RuntimeError as exc:
         raise CheckpointError(f"networks do not fit the configuration: {exc}", path) from None
     if run.augment is not None and data.get("augment") is not None:
@@ -99,7 +113,7 @@ def save_network_snapshot(run: Run, progress: dict[str, Any]) -> Path | None:
         return None
     data = _header(run, "network")
     data.update({
-        "networks": {"G": run.G.state_dict(), "D": run.D.state_dict(), "G_ema": run.G_ema.state_dict()},
+        "networks": _networks(run),
         "augment": run.augment.state_dict() if run.augment is not None else None,
         "progress": dict(progress),
     })

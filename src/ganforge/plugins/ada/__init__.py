@@ -1,6 +1,6 @@
 """ADA: the adaptive discriminator augmentation pipeline, usable with any generator/discriminator pair.
 
-Hook implementations only; the pipeline (and torch) is imported when the factory is called.
+Hook implementations only; the pipeline (and torch) is imported when it is built.
 See ``docs/plugins/ada.md``.
 """
 
@@ -16,17 +16,10 @@ PAPER = ("Karras et al., Training Generative Adversarial Networks with Limited D
          "(https://arxiv.org/abs/2006.06676)")
 
 
-def _augment(cfg: AdaConfig, info: Any) -> Any:
-    from ganforge.plugins.ada.augment import AugmentPipe
-    from ganforge.plugins.ada.config import module_kwargs
-
-    return AugmentPipe(**module_kwargs(cfg))
-
-
 @hookimpl
 def ganforge_register_augments() -> list[AugmentSpec]:
     return [AugmentSpec(
-        name="ada", factory=_augment, config=AdaConfig, paper=PAPER, check=check_run,
+        factory="ganforge.plugins.ada.augment:build_augment_pipe", config=AdaConfig, paper=PAPER, check=check_run,
         summary="ADA pipeline (blit, geom, color, filter, noise, cutout; presets bgc etc.) with the adaptive "
                 "p controller; p is kept in checkpoints")]
 

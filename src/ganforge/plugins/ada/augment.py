@@ -355,3 +355,10 @@ class AugmentPipe(torch.nn.Module):
         x = F.conv2d(x.index_select(3, ix), weight, groups=n * c)  # rows
         x = F.conv2d(x.index_select(2, iy), weight.transpose(2, 3), groups=n * c)  # columns
         return x.reshape(n, c, h, w)
+
+
+def build_augment_pipe(cfg: Any, info: Any) -> AugmentPipe:
+    """Factory of the ``ada`` spec."""
+    from ganforge.plugins.ada.config import module_kwargs
+
+    return AugmentPipe(**module_kwargs(cfg))

@@ -136,9 +136,9 @@ def module_kwargs(cfg: AdaConfig) -> dict[str, Any]:
     return kwargs
 
 
-def check_run(run_config: Any, info: Any) -> list[str]:
+def check_run(ctx: Any) -> list[str]:
     """Problems of a run using ``ada`` (the spec's ``check``): colour transforms need 1 or 3 channels."""
-    cfg = run_config.augment
+    cfg, info = ctx.config.augment, ctx.info
     mult = resolved_multipliers(cfg)
     used = [name for name in COLOR if mult[name] > 0]
     if used and info.channels not in (1, 3):

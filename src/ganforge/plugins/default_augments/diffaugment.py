@@ -17,6 +17,7 @@ sample, and is differentiable with respect to the images (also twice, for R1). I
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -106,3 +107,8 @@ class DiffAugment(nn.Module):
             else:
                 x = rand_cutout(x, self.cutout_ratio)
         return x
+
+
+def build_diffaugment(cfg: Any, info: Any) -> DiffAugment:
+    """Factory of the ``diffaugment`` spec."""
+    return DiffAugment(cfg.policy, translation_ratio=cfg.translation_ratio, cutout_ratio=cfg.cutout_ratio)

@@ -117,7 +117,7 @@ def resolve_source(source: str | os.PathLike[str], *, overrides: Mapping[str, An
     registry = registry if registry is not None else _get_registry()
     specs = registry.specs("dataset")
     if os.path.exists(text):
-        takers = [s for s in specs if s.handles_path is not None and s.handles_path(text)]
+        takers = [s for s in specs if s.reads(text)]
         if not takers:
             raise DataError("no dataset plugin reads this path; give a folder of images or a .zip", text)
         spec = max(takers, key=lambda s: s.priority)
@@ -131,7 +131,7 @@ def resolve_source(source: str | os.PathLike[str], *, overrides: Mapping[str, An
 
 
 def open_dataset(src: Source) -> Any:
-    return src.spec.factory(src.config)
+    return src.spec.build(src.config)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
         values["resolution"], size = size[0], None  # render natively at the requested size
     if "on_error" in fields and "on_error" not in overrides:
         values["on_error"] = on_error
-    ds = src.spec.factory(_make_config(src.spec, values))
+    ds = src.spec.build(_make_config(src.spec, values))
     try:
         return _write(_dataset_items(ds, size, transform), dest, total=len(ds),
                       name_of=getattr(ds, "archive_name", archive_name), max_images=max_images,

@@ -18,18 +18,15 @@ _PAPERS = {
 }
 
 
-def _factory(cfg: Any) -> Any:
-    from ganforge.plugins.default_metrics.metrics import make_metric
-
-    return make_metric(cfg)
-
-
 @hookimpl
 def ganforge_register_metrics() -> list[MetricSpec]:
     from ganforge.plugins.default_metrics.configs import METRIC_CONFIGS
 
-    return [MetricSpec(name=name, factory=_factory, config=model, summary=(model.__doc__ or "").strip(),
-                       paper=_PAPERS[name[:3]])
+    return [MetricSpec(factory="ganforge.plugins.default_metrics.metrics:make_metric", config=model,
+                       summary=(model.__doc__ or "").strip(), paper=_PAPERS[name[:3]],
+                       # PPL interpolates in W: it needs a style-based generator
+                       requires=frozenset({"generator.mapping", "generator.synthesis"}) if name.startswith("ppl")
+                       else frozenset())
             for name, model in METRIC_CONFIGS.items()]
 
 
@@ -38,11 +35,3 @@ def ganforge_register_commands(app: Any) -> None:
     from ganforge.plugins.default_metrics.cli import make_metrics_app
 
     app.add_typer(make_metrics_app(), name="metrics")
-
-
-@hookimpl
-def ganforge_check_config(config: Any, registry: Any) -> list[str]:
-    """PPL needs a style-based generator (``mapping`` + ``synthesis``): refuse it before training starts."""
-    generator = registry.get("generator", config.generator.name)
-    return [f"metric {m.name!r} needs a generator with a mapping network; generator {generator.name!r} has none"
-            for m in config.metrics if m.name.startswith("ppl") and "mapping" not in generator.provides]

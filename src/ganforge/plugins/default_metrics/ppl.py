@@ -17,7 +17,7 @@ import torch
 
 from ganforge.core import distributed as dist
 from ganforge.core.errors import ConfigError
-from ganforge.core.loss import call_with_supported
+from ganforge.core.options import call_network
 from ganforge.core.metrics import MetricContext
 from ganforge.plugins.default_metrics import formulas
 from ganforge.plugins.default_metrics.detectors import get_detector
@@ -63,7 +63,7 @@ class PPL:
         for name, buf in G.named_buffers():
             if name.endswith(".noise_const") or name == "noise_const":
                 buf.copy_(torch.randn_like(buf))
-        img = call_with_supported(G.synthesis, wt, noise_mode="const", force_fp32=True).float()
+        img = call_network(G.synthesis, wt, noise_mode="const", force_fp32=True).float()
         if cfg.crop:
             s = img.shape[2] // 8
             img = img[:, :, s * 3: s * 7, s * 2: s * 6]
@@ -89,7 +89,7 @@ class PPL:
             from ganforge.core.registry import get_registry
 
             data_cfg = real_dataset_config(ctx.dataset_config, cfg, G)
-            labels = get_registry().get("dataset", data_cfg.name).factory(data_cfg)
+            labels = get_registry().get("dataset", data_cfg.name).build(data_cfg)
         items = rank_items(cfg.num_gen, dist.rank(), dist.world_size())
         dists: list[np.ndarray] = []
         rng = np.random.default_rng([ctx.seed, dist.rank()])

@@ -64,7 +64,7 @@ def _dataset_config(data: str | None, recorded: dict[str, Any] | None) -> Any:
     if data is not None:
         path = Path(data).expanduser()
         if path.exists():
-            readers = [s for s in registry.specs("dataset") if s.handles_path is not None and s.handles_path(str(path))]
+            readers = [s for s in registry.specs("dataset") if s.reads(str(path))]
             if not readers:
                 raise ConfigError(f"{data!r} exists but no dataset plugin reads it", "--data")
             entry: dict[str, Any] = {"name": max(readers, key=lambda s: s.priority).name, "path": str(path)}

@@ -130,7 +130,7 @@ def real_stats(dataset_config: Any, det: Detector, fn: Callable[[torch.Tensor], 
     from ganforge.core.registry import get_registry
 
     spec = get_registry().get("dataset", dataset_config.name)
-    dataset = spec.factory(dataset_config)
+    dataset = spec.build(dataset_config)
     try:
         n = len(dataset) if max_items is None else min(len(dataset), max_items)
         fingerprint = dataset_fingerprint(dataset_config)
@@ -187,7 +187,7 @@ def generator_stats(G: torch.nn.Module, det: Detector, fn: Callable[[torch.Tenso
         from ganforge.core.registry import get_registry
 
         data_cfg = real_dataset_config(dataset_config, cfg, G)
-        labels_source = get_registry().get("dataset", data_cfg.name).factory(data_cfg)
+        labels_source = get_registry().get("dataset", data_cfg.name).build(data_cfg)
     num_labels = len(labels_source) if labels_source is not None else 1
     stats = FeatureStats(capture_all, capture_mean_cov, max_items=n)
     items = rank_items(n, dist.rank(), dist.world_size())
@@ -202,7 +202,7 @@ def generator_stats(G: torch.nn.Module, det: Detector, fn: Callable[[torch.Tenso
         c = labels_source.get_label(int(lab[row])) if labels_source is not None else np.zeros([c_dim], np.float32)
         return z[row], c
 
-    from ganforge.core.loss import call_with_supported
+    from ganforge.core.options import call_network
 
     def load_batch(idx: list[int]) -> torch.Tensor:
         zs, cs = zip(*(sample(i) for i in idx), strict=True)
@@ -211,7 +211,7 @@ def generator_stats(G: torch.nn.Module, det: Detector, fn: Callable[[torch.Tenso
         out = []
         with torch.no_grad():
             for zz, cc in zip(z.split(cfg.batch_gen), c.split(cfg.batch_gen), strict=True):
-                out.append(to_uint8_nchw(call_with_supported(G, zz, cc)))
+                out.append(to_uint8_nchw(call_network(G, zz, cc)))
         return torch.cat(out)
 
     fork_devices = [device] if device.type == "cuda" else []

@@ -13,21 +13,10 @@ from ganforge.core.specs import DatasetSpec
 from ganforge.plugins.freqbias.config import PhotosConfig
 
 
-def _photos(cfg: PhotosConfig) -> Any:
-    from ganforge.plugins.freqbias.data import make_photos
-
-    return make_photos(cfg)
-
-
-def _handles_path(path: str) -> bool:
-    from ganforge.plugins.freqbias.data import handles_path
-
-    return handles_path(path)
-
-
 @hookimpl
 def ganforge_register_datasets() -> list[DatasetSpec]:
-    return [DatasetSpec(name="photos", factory=_photos, config=PhotosConfig, handles_path=_handles_path,
+    return [DatasetSpec(factory="ganforge.plugins.freqbias.data:make_photos", config=PhotosConfig,
+                        handles_path="ganforge.plugins.freqbias.data:handles_path",
                         summary="Built-in CC0/public-domain photos, the paper's baboon photo, or your image "
                                 "files.",
                         paper="Schwarz et al., On the Frequency Bias of Generative Models, NeurIPS 2021")]

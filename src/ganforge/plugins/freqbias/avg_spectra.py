@@ -56,7 +56,7 @@ def _network_images(path: str, num: int, seed: int, batch: int,
                     device: torch.device) -> Iterator[torch.Tensor]:
     from ganforge.core.checkpoint import load_network
     from ganforge.core.images import to_uint8
-    from ganforge.core.loss import call_with_supported
+    from ganforge.core.options import call_network
 
     G = load_network(path, device=device)
     z_dim, c_dim = int(G.z_dim), int(getattr(G, "c_dim", 0))
@@ -72,7 +72,7 @@ def _network_images(path: str, num: int, seed: int, batch: int,
         z = torch.from_numpy(np.concatenate(zs)).to(device, torch.float32)
         c = torch.from_numpy(np.concatenate(cs)).to(device, torch.float32)
         with torch.no_grad():
-            img = call_with_supported(G, z, c, noise_mode="const")
+            img = call_network(G, z, c, noise_mode="const")
         yield to_uint8(img.float()).permute(0, 3, 1, 2).cpu()  # [B, C, H, W] uint8
 
 
@@ -90,7 +90,7 @@ def _data_images(source: str, num: int | None, seed: int, batch: int) -> Iterato
             cfg = spec.config.model_validate(cfg_dict)
         except Exception as exc:
             raise ConfigError(f"cannot use {source!r} as data: {exc}", "--source") from None
-    dataset = spec.factory(cfg)
+    dataset = spec.build(cfg)
     try:
         indices = np.arange(len(dataset))
         if num is not None and num < len(indices):

@@ -141,8 +141,7 @@ def data_source(value: str, registry: Any, what: str = "--data") -> dict[str, An
         return {"name": "photos", "path": "baboon"}
     path = Path(value).expanduser()
     if path.exists():
-        readers = [s for s in registry.specs("dataset")
-                   if s.handles_path is not None and s.handles_path(str(path))]
+        readers = [s for s in registry.specs("dataset") if s.reads(str(path))]
         if path.is_dir() and not readers and registry.has("dataset", "photos"):
             return {"name": "photos", "path": str(path)}
         if not readers:
@@ -190,7 +189,7 @@ def load_testbed_data(config: Any, registry: Any = None) -> TestbedData:
 
         registry = get_registry()
     spec = registry.get("dataset", config.dataset.name)
-    dataset = spec.factory(config.dataset)
+    dataset = spec.build(config.dataset)
     try:
         count = len(dataset) if config.data.subset is None else min(len(dataset), config.data.subset)
         if count == 0:

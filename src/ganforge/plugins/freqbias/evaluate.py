@@ -77,13 +77,13 @@ def final_predictions(run_dir: Path, device: Any = "cpu") -> tuple[torch.Tensor,
     num = images.shape[0]
     with torch.no_grad():
         if data["testbed"] == "generator":
-            from ganforge.core.loss import call_with_supported
+            from ganforge.core.options import call_network
 
             G = bundle.G.to(device)
             z = data["latents"].to(device)
             c = torch.zeros(num, getattr(G, "c_dim", 0), device=device)
             batch = min(config.training.batch_size, num)
-            pred = torch.cat([call_with_supported(G, z[i:i + batch], c[i:i + batch],
+            pred = torch.cat([call_network(G, z[i:i + batch], c[i:i + batch],
                                                   noise_mode=config.training.noise_mode).float().cpu()
                               for i in range(0, num, batch)])
         else:

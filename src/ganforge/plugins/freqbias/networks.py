@@ -161,10 +161,10 @@ class IndexConditionedDiscriminator(nn.Module):
 def build_generator(config: Any, info: DataInfo, registry: Any) -> nn.Module:
     """The generator under test, built by its registered factory for unconditional data of ``info``."""
     spec = registry.get("generator", config.generator.name)
-    problems = spec.problems(info)
+    problems = spec.data_problems(info)
     if problems:
         raise IncompatibleComponentsError(problems)
-    return spec.factory(config.generator, info)
+    return spec.build(config.generator, info)
 
 
 def build_discriminator(config: Any, info: DataInfo, num_images: int,
@@ -178,13 +178,13 @@ def build_discriminator(config: Any, info: DataInfo, num_images: int,
         d_info = DataInfo(info.resolution, info.channels + num_images, 0, info.name)
     else:
         d_info = info
-    problems = spec.problems(d_info)
+    problems = spec.data_problems(d_info)
     if problems:
         raise IncompatibleComponentsError(problems)
     spec_disc = None
     if config.model.spectrum_disc:
         spec_disc = SpectrumDiscriminator(info.resolution, num_images, config.model.spectrum_disc_hidden)
-    D = spec.factory(config.discriminator, d_info)
+    D = spec.build(config.discriminator, d_info)
     return IndexConditionedDiscriminator(D, mode, num_images, spec_disc)
 
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.core.errors import TrainingDivergedError
-from ganforge.core.loss import call_with_supported
+from ganforge.core.options import call_network
 from ganforge.plugins.freqbias._run import (
     EvalLogger,
     StatsFile,
@@ -77,7 +77,7 @@ def fixed_latents(num_images: int, z_dim: int, seed: int) -> torch.Tensor:
 
 
 def _generate(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, noise_mode: str) -> torch.Tensor:
-    return call_with_supported(G, z, c, noise_mode=noise_mode)
+    return call_network(G, z, c, noise_mode=noise_mode)
 
 
 def train_generator_testbed(config: Any, run_dir: str | Path, *, log: Callable[[str], None] | None = None,

@@ -16,22 +16,10 @@ PAPER = ("Karras et al., Progressive Growing of GANs for Improved Quality, Stabi
          "ICLR 2018; variants from Schwarz et al., On the Frequency Bias of Generative Models, NeurIPS 2021")
 
 
-def _generator(cfg: PGGANGeneratorConfig, info: Any) -> Any:
-    from ganforge.plugins.pggan.generator import build_generator
-
-    return build_generator(cfg, info)
-
-
-def _discriminator(cfg: PGGANDiscriminatorConfig, info: Any) -> Any:
-    from ganforge.plugins.pggan.discriminator import build_discriminator
-
-    return build_discriminator(cfg, info)
-
-
 @hookimpl
 def ganforge_register_generators() -> list[GeneratorSpec]:
     return [GeneratorSpec(
-        name="pggan", factory=_generator, config=PGGANGeneratorConfig, paper=PAPER,
+        factory="ganforge.plugins.pggan.generator:build_generator", config=PGGANGeneratorConfig, paper=PAPER,
         summary="PGGAN generator (pixel norm, equalized lr) with nearest/bilinear/zeros/shuffle upsampling "
                 "and optional progressive growing",
         min_resolution=8, max_resolution=1024, power_of_two=True, conditional=True)]
@@ -40,7 +28,7 @@ def ganforge_register_generators() -> list[GeneratorSpec]:
 @hookimpl
 def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
     return [DiscriminatorSpec(
-        name="pggan", factory=_discriminator, config=PGGANDiscriminatorConfig, paper=PAPER, check=check_run,
+        factory="ganforge.plugins.pggan.discriminator:build_discriminator", config=PGGANDiscriminatorConfig, paper=PAPER, check=check_run,
         summary="PGGAN discriminator (minibatch stddev, projection head when conditional) with "
                 "avg/stride/blurpool downsampling and optional progressive growing",
         min_resolution=8, max_resolution=1024, power_of_two=True, conditional=True)]
@@ -51,7 +39,8 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
 QUICKSTART = {
     "generator": {"name": "pggan", "z_dim": 128, "fmaps_base": 2048, "fmaps_max": 64, "fused_scale": True},
     "discriminator": {"name": "pggan", "fmaps_base": 2048, "fmaps_max": 64, "mbstd_group_size": 4},
-    "loss": {"name": "logistic", "r1_gamma": 0.1, "r1_interval": 16},
+    "loss": {"name": "logistic"},
+    "regularizers": {"r1": {"gamma": 0.1, "interval": 16}},
     "dataset": {"name": "shapes", "resolution": 32},
     "training": {"kimg": 6, "batch": 32, "glr": 0.002, "dlr": 0.002, "kimg_per_tick": 1, "ema_kimg": 1,
                  "image_snapshot_ticks": 2, "network_snapshot_ticks": 3, "grid": [8, 6]},

@@ -67,17 +67,17 @@ class PGGANDiscriminatorConfig(_PGGANCommon):
                                   "the batch must be divisible by it. 0 disables the layer.")
 
 
-def check_run(run_config: Any, info: Any) -> list[str]:
+def check_run(ctx: Any) -> list[str]:
     """Problems of a run using the PGGAN discriminator (the spec's ``check``).
 
-    * The minibatch-stddev group (clamped to the per-process batch, ``training.batch_gpu`` or else
-      ``training.batch``) must divide that batch.
+    * The minibatch-stddev group (clamped to the batch per pass, ``training.batch_gpu`` or else
+      ``training.batch`` / processes) must divide that batch.
     * With the PGGAN generator too, both networks must follow the same progressive schedule.
     """
     problems: list[str] = []
+    run_config = ctx.config
     D = run_config.discriminator
-    training = getattr(run_config, "training", None)
-    batch = getattr(training, "batch_gpu", None) or getattr(training, "batch", None)
+    batch = ctx.batch_gpu
     if batch and D.mbstd_group_size > 0:
         group = min(D.mbstd_group_size, batch)
         if batch % group:

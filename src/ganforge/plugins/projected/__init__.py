@@ -22,22 +22,10 @@ FASTGAN_PAPER = ("Liu et al., Towards Faster and Stabilized GAN Training for Hig
                  "Synthesis, ICLR 2021 (arXiv:2101.04775)")
 
 
-def _projected(cfg: ProjectedConfig, info: Any) -> Any:
-    from ganforge.plugins.projected.discriminator import build_projected
-
-    return build_projected(cfg, info)
-
-
-def _fastgan(cfg: FastGANConfig, info: Any) -> Any:
-    from ganforge.plugins.projected.fastgan import build_fastgan
-
-    return build_fastgan(cfg, info)
-
-
 @hookimpl
 def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
     return [DiscriminatorSpec(
-        name="projected", factory=_projected, config=ProjectedConfig, paper=PROJECTED_PAPER,
+        factory="ganforge.plugins.projected.discriminator:build_projected", config=ProjectedConfig, paper=PROJECTED_PAPER,
         summary="Projected GAN discriminator: frozen EfficientNet-Lite0 features, fixed random cross-channel/"
                 "cross-scale projections, four spectrally normalised mini-discriminators",
         # upstream (stylegan2 configuration): D lr 0.002; hinge loss without R1; DiffAugment
@@ -50,16 +38,16 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
 @hookimpl
 def ganforge_register_generators() -> list[GeneratorSpec]:
     common: dict[str, Any] = {
-        "factory": _fastgan, "paper": FASTGAN_PAPER, "min_resolution": 8, "max_resolution": 1024,
+        "factory": "ganforge.plugins.projected.fastgan:build_fastgan", "options": {"noise_mode", "update_emas"}, "paper": FASTGAN_PAPER, "min_resolution": 8, "max_resolution": 1024,
         "power_of_two": True, "conditional": True,
         # upstream train.py sets G and D lr to 0.0002 for both FastGAN configurations
         "suggests": {"training": {"glr": 0.0002, "dlr": 0.0002}},
     }
     return [
-        GeneratorSpec(name="fastgan", config=FastGANConfig, **common,
+        GeneratorSpec(config=FastGANConfig, **common,
                       summary="FastGAN generator: skip-layer excitation, two-conv up-blocks with noise "
                               "(105.7 M parameters at 256x256)"),
-        GeneratorSpec(name="fastgan-lite", config=FastGANLiteConfig, **common,
+        GeneratorSpec(config=FastGANLiteConfig, **common,
                       summary="FastGAN-lite generator: skip-layer excitation, one-conv up-blocks "
                               "(79.4 M parameters at 256x256)"),
     ]

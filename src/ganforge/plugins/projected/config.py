@@ -59,9 +59,9 @@ def feature_input_size(D: Any, resolution: int) -> int:
     return 224 if resizes_to_224(D, resolution) else resolution
 
 
-def check_projected(run_config: Any, info: Any) -> list[str]:
+def check_projected(ctx: Any) -> list[str]:
     """Problems of a run with the projected discriminator (the spec's ``check``)."""
-    D = run_config.discriminator
+    D, info = ctx.config.discriminator, ctx.info
     problems: list[str] = []
     if D.pretrained:
         from ganforge.core.errors import GanforgeError

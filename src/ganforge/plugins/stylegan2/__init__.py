@@ -24,29 +24,17 @@ PAPER = ("Karras et al., Analyzing and Improving the Image Quality of StyleGAN, 
          "(https://arxiv.org/abs/1912.04958)")
 
 
-def _generator(cfg: StyleGAN2GeneratorConfig, info: Any) -> Any:
-    from ganforge.plugins.stylegan2.networks import build_generator
-
-    return build_generator(cfg, info)
-
-
-def _discriminator(cfg: StyleGAN2DiscriminatorConfig, info: Any) -> Any:
-    from ganforge.plugins.stylegan2.networks import build_discriminator
-
-    return build_discriminator(cfg, info)
-
-
-def _path_length(cfg: PathLengthConfig) -> Any:
-    from ganforge.plugins.stylegan2.path_length import PathLengthTerm
-
-    return PathLengthTerm(cfg)
+_NETWORKS = "ganforge.plugins.stylegan2.networks"
+#: Forward options of the generator (``ganforge.core.options``).
+GENERATOR_OPTIONS = frozenset({"truncation_psi", "truncation_cutoff", "update_emas", "noise_mode", "force_fp32",
+                               "fused_modconv"})
 
 
 @hookimpl
 def ganforge_register_generators() -> list[GeneratorSpec]:
     return [GeneratorSpec(
-        name="stylegan2", factory=_generator, config=StyleGAN2GeneratorConfig, paper=PAPER,
-        check=check_generator_run,
+        factory=f"{_NETWORKS}:build_generator", config=StyleGAN2GeneratorConfig, paper=PAPER,
+        check=check_generator_run, options=GENERATOR_OPTIONS,
         summary="StyleGAN2 generator: mapping network, modulated convolutions with demodulation, noise, "
                 "orig/skip/resnet, fp16 on CUDA; official parameter names (official pickles load)",
         provides=frozenset({"mapping", "synthesis"}), min_resolution=4, power_of_two=True, conditional=True)]
@@ -55,8 +43,8 @@ def ganforge_register_generators() -> list[GeneratorSpec]:
 @hookimpl
 def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
     return [DiscriminatorSpec(
-        name="stylegan2", factory=_discriminator, config=StyleGAN2DiscriminatorConfig, paper=PAPER,
-        check=check_discriminator_run,
+        factory=f"{_NETWORKS}:build_discriminator", config=StyleGAN2DiscriminatorConfig, paper=PAPER,
+        check=check_discriminator_run, options={"update_emas", "force_fp32"},
         summary="StyleGAN2 discriminator (also StyleGAN3's): orig/skip/resnet, minibatch std, projection "
                 "conditioning, Freeze-D, fp16 on CUDA; official parameter names",
         min_resolution=8, power_of_two=True, conditional=True)]
@@ -65,7 +53,8 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
 @hookimpl
 def ganforge_register_losses() -> list[RegularizerSpec]:
     return [RegularizerSpec(
-        name="path_length", player="G", factory=_path_length, config=PathLengthConfig, paper=PAPER,
+        factory="ganforge.plugins.stylegan2.path_length:PathLengthTerm", config=PathLengthConfig, player="G",
+        paper=PAPER,
         summary="Path-length regularization of G (lazy, running mean kept in checkpoints)",
         requires=frozenset({"generator.mapping", "generator.synthesis"}), check=check_path_length_run)]
 

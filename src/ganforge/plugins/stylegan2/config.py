@@ -68,6 +68,10 @@ class StyleGAN2GeneratorConfig(ComponentConfig):
                                      "(upstream fp16_channels_last; SG2-ADA --nhwc).")
     resample_filter: tuple[float, ...] = Field(
         (1, 3, 3, 1), description="1-D taps of the FIR upsampling filter (upstream resample_filter).")
+    style_mixing_prob: float = Field(
+        0.0, ge=0, le=1, description="Style mixing regularization in training: probability that the ws from "
+        "a random layer onwards come from a second latent (upstream loss style_mixing_prob; 0.9 for --cfg "
+        "stylegan2, set by the stylegan2 presets).")
 
     _check = field_validator("resample_filter")(_check_filter)
 
@@ -132,14 +136,14 @@ class PathLengthConfig(ComponentConfig):
         "minibatch).")
 
 
-def check_path_length_run(run_config: Any, info: Any) -> list[str]:
+def check_path_length_run(ctx: Any) -> list[str]:
     """Problems of a run with the path-length regularizer (the spec's ``check``).
 
     Skipping weight gradients in the inner gradient is only valid when the styles do not reach the
     convolution weights, i.e. when G does not fuse the modulated convolutions while training.
     """
-    G = run_config.generator
-    term = run_config.regularizers.get("path_length")
+    G = ctx.config.generator
+    term = ctx.config.regularizers.get("path_length")
     if term is not None and term.pl_no_weight_grad and getattr(G, "fused_modconv_default", None) is True:
         return [f"regularizers.path_length.pl_no_weight_grad=true with generator {G.name!r} "
                 "fused_modconv_default=true would drop the path-length gradient through the modulated "
@@ -157,15 +161,26 @@ def channel_problems(section: str, cfg: Any, resolution: int) -> list[str]:
             f"min(cbase // resolution, cmax)); use cbase >= {resolution}"]
 
 
-def check_generator_run(run_config: Any, info: Any) -> list[str]:
+def check_generator_run(ctx: Any) -> list[str]:
     """Problems of a run with the StyleGAN2 generator (the spec's ``check``)."""
-    return channel_problems("generator", run_config.generator, info.resolution)
+    return channel_problems("generator", ctx.config.generator, ctx.info.resolution)
 
 
-def check_discriminator_run(run_config: Any, info: Any) -> list[str]:
+def mbstd_problems(group: int, batch_gpu: int) -> list[str]:
+    """Minibatch std takes statistics over groups of ``min(group, batch_gpu)`` samples of a pass."""
+    if group and batch_gpu % min(group, batch_gpu):
+        return [f"discriminator.mbstd_group_size={group}: minibatch statistics are taken over groups of "
+                f"min({group}, batch per pass); the batch per pass ({batch_gpu}, training.batch_gpu or batch / "
+                f"processes) must be divisible by it"]
+    return []
+
+
+def check_discriminator_run(ctx: Any) -> list[str]:
     """Problems of a run with the StyleGAN2 discriminator (the spec's ``check``)."""
-    D = run_config.discriminator
+    D, info = ctx.config.discriminator, ctx.info
     problems = channel_problems("discriminator", D, info.resolution)
+    if D.mbstd_num_channels > 0:
+        problems += mbstd_problems(D.mbstd_group_size, ctx.batch_gpu)
     n_layers = _num_d_layers(info.resolution, D.architecture)
     if D.freeze_layers > n_layers:
         problems.append(f"discriminator.freeze_layers={D.freeze_layers} exceeds the {n_layers} layers a "

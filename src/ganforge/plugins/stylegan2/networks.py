@@ -55,8 +55,10 @@ def build_generator(cfg: StyleGAN2GeneratorConfig, info: DataInfo) -> StyleGAN2G
     """The generator for data of ``info.resolution`` x ``info.channels`` with ``info.label_dim`` classes."""
     for problem in channel_problems("generator", cfg, info.resolution):
         raise ConfigError(problem)
-    return StyleGAN2Generator(c_dim=info.label_dim, img_resolution=info.resolution,
-                              img_channels=info.channels, **generator_kwargs(cfg))
+    G = StyleGAN2Generator(c_dim=info.label_dim, img_resolution=info.resolution,
+                           img_channels=info.channels, **generator_kwargs(cfg))
+    G.style_mixing_prob = cfg.style_mixing_prob
+    return G
 
 
 def build_discriminator(cfg: StyleGAN2DiscriminatorConfig, info: DataInfo) -> StyleGAN2Discriminator:

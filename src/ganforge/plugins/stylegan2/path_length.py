@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ganforge.core.errors import IncompatibleComponentsError
-from ganforge.core.loss import GANLoss, LossTerm, PhaseBatch
+from ganforge.core.loss import LossTerm, PhaseContext
 from ganforge.core.stats import report
 from ganforge.ops import no_weight_gradients
 from ganforge.plugins.stylegan2.config import PathLengthConfig
@@ -51,13 +51,19 @@ class PathLengthTerm(LossTerm):
         self.interval = cfg.interval if (cfg.interval or 0) > 1 else None
         self.pl_mean: torch.Tensor = torch.zeros([])
 
-    def __call__(self, loss: GANLoss, batch: PhaseBatch) -> torch.Tensor:
+    @property
+    def enabled(self) -> bool:
+        return self.cfg.pl_weight > 0
+
+    def __call__(self, ctx: PhaseContext) -> torch.Tensor:
+        batch = ctx.batch
         n = max(batch.gen_z.shape[0] // self.cfg.pl_batch_shrink, 1)
-        img, ws = loss.run_G(batch.gen_z[:n], batch.gen_c[:n])
+        out = ctx.loss.run_G(batch.gen_z[:n], batch.gen_c[:n])
+        img, ws = out.img, out.ws
         if ws is None:
             raise IncompatibleComponentsError([
-                f"regularizer 'path_length' needs a generator with a mapping network; "
-                f"{type(loss.G).__name__} returned no ws"])
+                f"regularizer 'path_length' needs a generator whose training pass returns its ws (a mapping "
+                f"network); {type(ctx.loss.G).__name__} returned none"])
         noise = torch.randn_like(img) / np.sqrt(img.shape[2] * img.shape[3])
         lengths = path_lengths(img, ws, noise, no_weight_grad=self.cfg.pl_no_weight_grad)
         pl_mean = self.pl_mean.to(lengths.device).lerp(lengths.mean(), self.cfg.pl_decay)

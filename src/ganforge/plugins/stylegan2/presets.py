@@ -9,7 +9,7 @@
 * ``stylegan2-auto<res>``: StyleGAN2-ADA's ``--cfg auto`` evaluated for one GPU at a resolution (the only
   inputs of its formula are the resolution and the GPU count).
 
-The official ``--gamma``, ``--mirror``, ``--aug`` and ``--batch`` are ``gan run --gamma`` (``loss.r1_gamma``),
+The official ``--gamma``, ``--mirror``, ``--aug`` and ``--batch`` are ``gan run --gamma`` (``regularizers.r1.gamma``),
 ``--mirror`` (``dataset.xflip``), ``--aug ada|none`` (the ``augment`` section) and ``--batch``
 (``training.batch``) on top of any preset.
 """
@@ -48,16 +48,17 @@ def _config(*, kimg: float, batch: int, mbstd: int, fmaps: float, lrate: float, 
     cbase = int(fmaps * 32768)
     config: dict[str, Any] = {
         "generator": {"name": "stylegan2", "map_depth": map_depth, "cbase": cbase, "cmax": 512,
-                      "w_avg_beta": w_avg_beta, "num_fp16_res": 4, "conv_clamp": 256},
+                      "w_avg_beta": w_avg_beta, "num_fp16_res": 4, "conv_clamp": 256, "style_mixing_prob": mixing},
         "discriminator": {"name": "stylegan2", "architecture": d_arch, "cbase": cbase, "cmax": 512,
                           "mbstd_group_size": mbstd, "num_fp16_res": 4, "conv_clamp": 256},
-        "loss": {"name": "logistic", "r1_gamma": gamma, "r1_interval": 16, "style_mixing_prob": mixing},
+        "loss": {"name": "logistic"},
+        "regularizers": {"r1": {"gamma": gamma, "interval": 16}},
         "training": {"kimg": kimg, "batch": batch, "glr": lrate, "dlr": lrate, "betas": [0.0, 0.99],
                      "eps": 1e-8, "ema_kimg": ema, "ema_rampup": ramp},
     }
     if pl_weight > 0:
-        config["regularizers"] = {"path_length": {"pl_weight": pl_weight, "interval": 4, "pl_batch_shrink": 2,
-                                                  "pl_decay": 0.01, "pl_no_weight_grad": True}}
+        config["regularizers"]["path_length"] = {"pl_weight": pl_weight, "interval": 4, "pl_batch_shrink": 2,
+                                                 "pl_decay": 0.01, "pl_no_weight_grad": True}
     return config
 
 

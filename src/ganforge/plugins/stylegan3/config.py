@@ -68,6 +68,12 @@ class _StyleGAN3Base(ComponentConfig):
                                       "layer's input-magnitude EMA. The official train.py uses "
                                       "0.5 ** (batch / 20000); the default is that at batch 32 (set it for "
                                       "other batch sizes).")
+    style_mixing_prob: float = Field(0.0, ge=0, le=1, description="Style mixing probability in training "
+                                     "(official StyleGAN3 configurations: 0).")
+    blur_init_sigma: float = Field(0.0, ge=0, description="Blur of every image D sees at the start of "
+                                   "training, in pixels (official loss blur_init_sigma; R: 10).")
+    blur_fade_kimg: float = Field(0.0, ge=0, description="kimg over which that blur fades linearly to 0 "
+                                  "(official blur_fade_kimg = batch * 200 / 32; R: 200, its value at batch 32).")
 
     @model_validator(mode="after")
     def _check_schedule(self) -> Any:
@@ -101,6 +107,10 @@ class StyleGAN3RConfig(_StyleGAN3Base):
     conv_kernel: int = Field(1, ge=1, description="Convolution kernel size of the synthesis layers (R: 1).")
     use_radial_filters: bool = Field(True, description="Radially symmetric (jinc) downsampling filters in "
                                      "the non-critical layers.")
+    blur_init_sigma: float = Field(10.0, ge=0, description="Blur of every image D sees at the start of "
+                                   "training, in pixels (official --cfg stylegan3-r: 10).")
+    blur_fade_kimg: float = Field(200.0, ge=0, description="kimg over which that blur fades linearly to 0 "
+                                  "(official: batch * 200 / 32; 200 is its value at batch 32).")
 
 
 GENERATOR_CONFIGS: dict[str, type[_StyleGAN3Base]] = {

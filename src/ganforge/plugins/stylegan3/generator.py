@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ganforge.nn.stylegan2_generator import StyleGAN2Generator
+from ganforge.plugins.stylegan3.blur import BlurSchedule
 from ganforge.plugins.stylegan3.layers import MappingNetwork
 from ganforge.plugins.stylegan3.synthesis import SynthesisNetwork
 
@@ -35,6 +36,12 @@ class Generator(StyleGAN2Generator):
 
     synthesis_class = SynthesisNetwork
     mapping_class = MappingNetwork
+    #: StyleGAN3-R's blur of D's inputs early in training (set from the component config).
+    blur = BlurSchedule()
+
+    def d_input_transform(self, cur_nimg: int) -> Any:
+        """The blur every image D sees gets at ``cur_nimg`` images (None when off or faded out)."""
+        return self.blur.transform(cur_nimg)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False, noise_mode: str = "const",
@@ -64,4 +71,7 @@ def config_to_init_kwargs(cfg: Any, info: Any) -> dict[str, Any]:
 
 def build_generator(cfg: Any, info: Any) -> Generator:
     """The generator of ``cfg`` (a StyleGAN3 config) for data ``info``."""
-    return Generator(**config_to_init_kwargs(cfg, info))
+    G = Generator(**config_to_init_kwargs(cfg, info))
+    G.style_mixing_prob = cfg.style_mixing_prob
+    G.blur = BlurSchedule(cfg.blur_init_sigma, cfg.blur_fade_kimg)
+    return G

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ganforge.core.errors import ConfigError
-from ganforge.core.loss import call_with_supported
+from ganforge.core.options import call_network
 from ganforge.plugins.stylegan3 import equivariance as eq
 
 __all__ = ["EquivarianceMetric", "make_metric", "input_transform"]
@@ -55,7 +55,7 @@ class EquivarianceMetric:
         ws = G.mapping(z, c)
 
         def synth() -> torch.Tensor:
-            return call_with_supported(G.synthesis, ws, noise_mode="const", force_fp32=True).float()
+            return call_network(G.synthesis, ws, noise_mode="const", force_fp32=True).float()
 
         eye = torch.eye(3, device=M.device, dtype=M.dtype)
         M.copy_(eye)

@@ -240,6 +240,9 @@ class SynthesisNetwork(torch.nn.Module):
     ``conv_clamp``, ``magnitude_ema_beta``) as :class:`SynthesisLayer`.
     """
 
+    #: Forward options (``ganforge.core.options``); ``noise_mode`` is accepted and ignored.
+    forward_options = frozenset({"noise_mode", "force_fp32", "update_emas"})
+
     def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channel_base: int = 32768,
                  channel_max: int = 512, num_layers: int = 14, num_critical: int = 2, first_cutoff: float = 2,
                  first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3, margin_size: int = 10,
