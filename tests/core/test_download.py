@@ -183,3 +183,27 @@ def test_resolve_network_pins_local_files_and_url_fragments(tmp_path, http_serve
     with pytest.raises(GanforgeError, match="disagrees"):
         resolve_network(f"{url}#sha256={_sha(b'net')}", sha256="3" * 64)
     assert resolve_network(local.as_uri()) == str(local)
+
+
+def test_run_resume_from_a_url(tmp_path, cli, toy_plugins, http_server):
+    import json
+
+    import ganforge
+
+    from tests.conftest import toy_config
+
+    first = ganforge.train(toy_config(tmp_path / "a", kimg=0.05))
+    data = (first.run_dir / "checkpoint.pt").read_bytes()
+    http_server.files["toy-checkpoint.pt"] = data
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps(toy_config(tmp_path / "b", kimg=0.02)))
+    url = http_server.url("toy-checkpoint.pt")
+    result = cli(["run", "--config", str(cfg), "--resume-from", url, "--sha256", "0" * 64])
+    assert result.exit_code == 2 and "expected " + "0" * 64 in result.output
+    assert not (tmp_path / "b").exists()  # refused before a run directory was made
+    result = cli(["run", "--config", str(cfg), "--resume-from", url, "--sha256", _sha(data)])
+    assert result.exit_code == 0, result.output
+    log = next((tmp_path / "b").glob("*/log.txt")).read_text()
+    assert "copied" in log and "tensors into G" in log
+    result = cli(["run", "--config", str(cfg), "--sha256", _sha(data)])
+    assert result.exit_code == 2 and "--resume-from" in result.output
