@@ -121,7 +121,8 @@ def resolve_source(source: str | os.PathLike[str], *, overrides: Mapping[str, An
     if os.path.exists(text):
         takers = [s for s in specs if s.handles_path is not None and s.handles_path(text)]
         if not takers:
-            raise DataError("no dataset plugin reads this path; give a folder of images or a .zip", text)
+            raise DataError("no dataset plugin reads this path; give a folder or .zip of images, "
+                            "cifar-10-python.tar.gz, MNIST's *-images-idx3-ubyte.gz or an LSUN LMDB folder", text)
         spec = max(takers, key=lambda s: s.priority)
         return Source(text, spec, _make_config(spec, {**overrides, "path": text}), text)
     names = [s.name for s in specs]
