@@ -9,7 +9,7 @@ import pytest
 TOY_PLUGINS_DIR = Path(__file__).parent / "core" / "plugins_dir"
 
 _ENV = ("GANFORGE_STRICT_PLUGINS", "GANFORGE_LOAD_PLUGINS", "GANFORGE_DISABLE_PLUGINS", "GANFORGE_TRACE_PLUGINS",
-        "GANFORGE_PLUGINS_DIR", "GANFORGE_OPS", "GANFORGE_VERBOSE")
+        "GANFORGE_PLUGINS_DIR", "GANFORGE_OPS", "GANFORGE_VERBOSE", "GANFORGE_OFFLINE")
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +18,7 @@ def _isolated(monkeypatch, tmp_path_factory):
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("GANFORGE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("DNNLIB_CACHE_DIR", str(tmp_path_factory.mktemp("dnnlib")))  # never the user's cache
     monkeypatch.setenv("COLUMNS", "200")  # pin the terminal width for rich output in CLI tests
     from ganforge.core import flags, plugins
 
@@ -46,6 +47,23 @@ def toy_config(outdir, **training):
     return {"generator": "toy", "discriminator": "toy", "dataset": "toydata",
             "loss": {"name": "logistic"}, "regularizers": {"r1": {"gamma": 1.0, "interval": 4}},
             "training": base, "outdir": str(outdir)}
+
+
+@pytest.fixture
+def http_server():
+    """A file server on 127.0.0.1 with failure modes (``tests/_http.py``); retries without delays."""
+    from ganforge.core import download
+
+    from tests._http import FileServer
+
+    server = FileServer().start()
+    old = download.RETRY_DELAY
+    download.RETRY_DELAY = 0.0
+    try:
+        yield server
+    finally:
+        download.RETRY_DELAY = old
+        server.stop()
 
 
 @pytest.fixture

@@ -13,12 +13,18 @@ from rich.console import Console
 
 from ganforge.core.errors import GanforgeError
 
-__all__ = ["console", "err_console", "user_errors", "handle_errors", "complete_names", "fail"]
+__all__ = ["console", "err_console", "user_errors", "handle_errors", "complete_names", "fail", "NETWORK_HELP",
+           "SHA256_HELP"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: Help of every option that takes a network, and of the ``--sha256`` that pins it.
+NETWORK_HELP = ("Network: a ganforge .pt or .safetensors, an official StyleGAN .pkl, or an http(s) URL of one "
+                "(downloaded once into the cache; dnnlib's cache is used too).")
+SHA256_HELP = "Expected SHA-256 of the network file (a download or cached copy with another one is refused)."
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -72,11 +72,17 @@ _SET_HELP = "Option of a named dataset, KEY=VALUE (JSON values), repeatable: [bo
 
 @app.command()
 def convert(
-    source: Annotated[str, typer.Argument(
-        help="Folder or .zip of images, or a dataset name (shapes, toyset).")],
-    dest: Annotated[Path, typer.Argument(help="Output: NAME.zip writes a zip, anything else a folder "
-                                              "(must not exist, or be empty).")],
+    source: Annotated[str | None, typer.Argument(
+        help="Folder or .zip of images; cifar-10-python.tar.gz; MNIST's train-images-idx3-ubyte.gz (labels file "
+             "beside it); an LSUN LMDB folder (*_lmdb); or a dataset name (shapes, toyset).",
+        show_default=False)] = None,
+    dest: Annotated[Path | None, typer.Argument(help="Output: NAME.zip writes a zip, anything else a folder "
+                                                     "(must not exist, or be empty).", show_default=False)] = None,
     *,
+    source_opt: Annotated[str | None, typer.Option(
+        "--source", help="SOURCE as an option (dataset_tool.py's spelling).", show_default=False)] = None,
+    dest_opt: Annotated[Path | None, typer.Option(
+        "--dest", help="DEST as an option (dataset_tool.py's spelling).", show_default=False)] = None,
     resolution: Annotated[str | None, typer.Option(
         "--resolution", "-r", help="Output size N (or WxH with center-crop-wide). Default: keep the size, "
                                    "which must then be square with a power-of-two side.")] = None,
@@ -92,23 +98,39 @@ def convert(
 ) -> None:
     """Write a clean training set: [bold]NNNNN/imgNNNNNNNN.png[/bold] files and [bold]dataset.json[/bold].
 
-    Examples: [bold]gan dataset convert ~/photos ffhq256.zip --resolution 256[/bold];
-    [bold]gan dataset convert toyset data/toyset64_100[/bold].
+    Reads what the official dataset_tool.py reads (folders, zips, CIFAR-10, MNIST, LSUN LMDB) and the
+    built-in datasets. Examples: [bold]gan dataset convert ~/photos ffhq256.zip --resolution 256[/bold];
+    [bold]gan dataset convert --source cifar-10-python.tar.gz --dest cifar10.zip[/bold].
     """
     from ganforge.plugins.default_datasets.convert import convert as run_convert
 
     with _user_errors():
+        source = _one_of(source, source_opt, "SOURCE", "--source")
+        dest = _one_of(dest, dest_opt, "DEST", "--dest")
         result = run_convert(source, dest, resolution=resolution, transform=transform, max_images=max_images,
                              on_error="skip" if skip_bad else "raise", overrides=_overrides(set_))
+    for note in result.get("notes", []):
+        _err().print(f"[cyan]Note:[/cyan] {escape(note)}", soft_wrap=True)
     res, mode = result["resolution"], "RGB" if result["channels"] == 3 else "L"
     labels = "" if result["labels"] == "none" else f", {result['labels']} labels"
     skipped = f"; skipped {len(result['skipped'])}" if result["skipped"] else ""
     typer.echo(f"Wrote {result['count']} images ({res}x{res} {mode}{labels}) to {result['dest']}{skipped}")
 
 
+def _one_of(positional: Any, option: Any, arg: str, flag: str) -> Any:
+    """The argument given either way (``SOURCE`` or ``--source``), and only once."""
+    if positional is not None and option is not None:
+        raise ConfigError(f"give {arg} once: as an argument or as {flag}, not both", flag)
+    if positional is None and option is None:
+        raise ConfigError(f"missing: give {arg} as an argument or with {flag} "
+                          "(gan dataset convert SOURCE DEST, or --source SOURCE --dest DEST)", flag)
+    return positional if positional is not None else option
+
+
 @app.command()
 def info(
-    path_or_name: Annotated[str, typer.Argument(help="Folder, .zip, or dataset name (shapes, toyset).")],
+    path_or_name: Annotated[str, typer.Argument(
+        help="Folder, .zip, CIFAR-10 tarball, MNIST IDX file, LSUN LMDB folder, or dataset name (shapes, toyset).")],
     *,
     check: Annotated[bool, typer.Option(
         "--check", help="Decode every image and list problems (exit status 1 if any).")] = False,
@@ -164,6 +186,8 @@ def _print_info(s: dict[str, Any]) -> None:
     for key, value in rows:
         table.add_row(key, value if key in ("resolution",) else escape(value))
     console.print(table)
+    for note in s.get("notes") or []:
+        console.print(f"[cyan]Note:[/cyan] {escape(note)}", soft_wrap=True)
     problems = s["problems"]
     if problems:
         ptable = Table(title=f"[red]{len(problems)} problem(s)[/red]", title_justify="left")

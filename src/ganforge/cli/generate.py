@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ganforge.cli._common import console, err_console, user_errors
+from ganforge.cli._common import NETWORK_HELP, SHA256_HELP, console, err_console, user_errors
 
 __all__ = ["register", "generate_images", "generate_projected"]
 
@@ -103,7 +103,7 @@ def generate_projected(network: str, projected_w: str | Path, outdir: str | Path
 def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate(
-        network: Annotated[str, typer.Option(help="Network file: a ganforge .pt or an importable foreign format.")],
+        network: Annotated[str, typer.Option(help=NETWORK_HELP)],
         outdir: Annotated[Path, typer.Option(help="Where to write seed<k>.png.")],
         seeds: Annotated[str | None, typer.Option(help="Seeds, e.g. 0-7 or 0,1,4-6.")] = None,
         projected_w: Annotated[Path | None, typer.Option(
@@ -117,9 +117,13 @@ def register(app: typer.Typer) -> None:
         rotate: Annotated[float, typer.Option(help="StyleGAN3 input rotation in degrees.")] = 0.0,
         batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+        sha256: Annotated[str | None, typer.Option(help=SHA256_HELP)] = None,
     ) -> None:
         """Generate one PNG per seed (z = RandomState(seed).randn(1, z_dim), as the official tools)."""
         with user_errors():
+            from ganforge.core.download import resolve_network
+
+            network = resolve_network(network, sha256)
             if projected_w is not None:
                 if seeds is not None:
                     err_console.print("[yellow]warning: --seeds is ignored with --projected-w[/]")

@@ -82,7 +82,9 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[str | None, typer.Option(help="Continue a run exactly: its directory, its "
                                                    "checkpoint.pt, or 'latest'.")] = None,
         resume_from: Annotated[str | None, typer.Option(help="Start a new run from the weights of a network file "
-                                                        "(ours or an importable foreign format).")] = None,
+                                                        "(ours or an importable foreign format), or an http(s) "
+                                                        "URL of one (downloaded once into the cache).")] = None,
+        sha256: Annotated[str | None, typer.Option(help="Expected SHA-256 of the --resume-from file.")] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Resolve and check, print the "
                                               "configuration, and exit.")] = False,
     ) -> None:
@@ -152,7 +154,14 @@ def _run(opts: dict[str, Any]) -> None:
         console.print(f"Data: {info.resolution}x{info.resolution}, {info.channels} channels, "
                       f"label_dim {info.label_dim}. Checks passed; not training (--dry-run).")
         return
-    result = train(config, gpus=opts["gpus"], resume_from=opts["resume_from"])
+    resume_from = opts["resume_from"]
+    if resume_from is not None:  # a URL becomes the cached file once, before any training process starts
+        from ganforge.core.download import resolve_network
+
+        resume_from = resolve_network(resume_from, opts["sha256"])
+    elif opts["sha256"] is not None:
+        raise ConfigError("pins the file given with --resume-from; there is none", "--sha256")
+    result = train(config, gpus=opts["gpus"], resume_from=resume_from)
     _finish(result)
 
 

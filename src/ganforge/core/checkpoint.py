@@ -209,10 +209,12 @@ def load_native(path: str, device: Any = "cpu") -> NetworkBundle:
 
 
 def load_bundle(path: str | os.PathLike[str], device: Any = "cpu") -> NetworkBundle:
-    """Load networks from any supported file through the ``ganforge_load_checkpoint`` hook."""
+    """Load networks from any supported file, or an http(s) URL (downloaded once into a cache, see
+    :mod:`ganforge.core.download`), through the ``ganforge_load_checkpoint`` hook."""
+    from ganforge.core.download import resolve_network
     from ganforge.core.plugins import get_plugin_manager
 
-    path = os.fspath(path)
+    path = resolve_network(path)
     if not os.path.exists(path):
         raise CheckpointError("no such file", path)
     if os.path.isdir(path):

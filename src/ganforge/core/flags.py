@@ -15,6 +15,8 @@ variable                        meaning
 ``GANFORGE_PLUGINS_DIR``        a directory of one-file plugins (``*.py``), like ``--plugins-dir``.
 ``GANFORGE_CACHE_DIR``          root of ganforge's caches (built ops, downloads, dataset statistics);
                                 default ``$XDG_CACHE_HOME/ganforge`` or ``~/.cache/ganforge``.
+``GANFORGE_OFFLINE``            ``1``: never download; a network URL must already be cached (read by
+                                :mod:`ganforge.core.download`, which also reads ``DNNLIB_CACHE_DIR``).
 ``GANFORGE_CPU_ALLOCATOR``      ``default``: leave glibc's allocator as it is (by default ``gan`` and
                                 CPU training keep large freed blocks for reuse; see
                                 :mod:`ganforge.core.allocator`).

@@ -13,9 +13,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,22 +104,13 @@ def _package_file(source: WeightsSource) -> Path | None:
 
 
 def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 60) -> Path:
-    """Download ``url`` to ``dest`` atomically, verifying the checksum before the file appears."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310
-            for chunk in iter(lambda: resp.read(1 << 20), b""):
-                out.write(chunk)
-                h.update(chunk)
-        if sha256 is not None and h.hexdigest() != sha256:
-            raise CheckpointError(f"downloaded file has SHA-256 {h.hexdigest()[:16]}..., expected {sha256[:16]}...", url)
-        shutil.move(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return dest
+    """Download ``url`` to ``dest`` atomically, verifying the checksum before the file appears.
+
+    Resumable and shown with a progress bar on a terminal (:func:`ganforge.core.download.download_to`).
+    """
+    from ganforge.core.download import download_to
+
+    return download_to(url, Path(dest), sha256, timeout=timeout)
 
 
 def resolve_weights(source: WeightsSource, path: str | os.PathLike[str] | None = None,

@@ -83,3 +83,18 @@ def test_ppl_with_a_generator_without_mapping_is_refused_before_training(cli, to
     path.write_text(json.dumps(cfg))
     result = cli(["run", "--config", str(path)])
     assert result.exit_code == 2 and "needs a generator that provides 'mapping'" in result.output
+
+
+def test_gan_metrics_network_by_url(cli, toy_network, http_server):
+    import hashlib
+
+    data = toy_network.read_bytes()
+    http_server.files["toy.pt"] = data
+    args = ["--metrics", "kid50k_full", "--detector", "random-tiny", "--num-gen", "16", "--seed", "1", "--json"]
+    local = cli(["metrics", "--network", str(toy_network), *args])
+    remote = cli(["metrics", "--network", http_server.url("toy.pt"), "--sha256", hashlib.sha256(data).hexdigest(),
+                  *args])
+    assert local.exit_code == 0 and remote.exit_code == 0, remote.output
+    value = json.loads(remote.stdout)[0]["results"]["kid50k_full"]
+    assert value == json.loads(local.stdout)[0]["results"]["kid50k_full"]
+    assert http_server.count("toy.pt") == 1

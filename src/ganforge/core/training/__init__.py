@@ -143,7 +143,7 @@ def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None 
         kimg: override ``training.kimg`` (also to extend a finished run on resume).
         outdir: override ``outdir``.
         plugins_dir: a directory of one-file plugins every process loads.
-        resume_from: start a new run from the weights of a network file (matching names and shapes are
+        resume_from: start a new run from the weights of a network file or URL (matching names and shapes are
             copied; G_ema too when the file has it).
 
     Returns:
@@ -173,8 +173,10 @@ def train(config: RunConfig | Mapping[str, Any] | str | os.PathLike[str] | None 
     if checkpoint is None and (not dist.under_torchrun() or dist.rank() == 0):
         with open(run_dir / "config.json", "w", encoding="utf-8") as f:
             json.dump(config.to_dict(), f, indent=2)
-    if resume_from is not None and not os.path.exists(resume_from):
-        raise CheckpointError("no such file", os.fspath(resume_from))
+    if resume_from is not None:  # a URL is downloaded (or found in the cache) here, once, before any process starts
+        from ganforge.core.download import resolve_network
+
+        resume_from = resolve_network(resume_from)
     spawned = world > 1 and not dist.under_torchrun()
     # in this process the loop takes the validated config as is; spawned processes get its dict
     job = Job(config=config.to_dict() if spawned else config, run_dir=str(run_dir),

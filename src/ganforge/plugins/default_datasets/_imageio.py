@@ -36,7 +36,7 @@ from PIL import Image, ImageFile, ImageOps
 
 from ganforge.core.errors import DataError
 
-__all__ = ["BadImage", "BadImagesWarning", "ImageSource", "ShapeCheck", "decode_image", "center_crop_resize",
+__all__ = ["BadImage", "BadImagesWarning", "ImageSource", "ShapeCheck", "decode_image", "encode_png", "center_crop_resize",
            "transform_image", "is_pow2", "describe_bad", "map_chunked", "fmt_shape", "LABELS_FILE"]
 
 LABELS_FILE = "dataset.json"
@@ -164,6 +164,13 @@ def decode_image(data: bytes) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return np.array(arr, copy=True)  # writable (Pillow's arrays are read-only views) and contiguous
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    """``uint8 [H, W, C]`` (C = 1 or 3) as a PNG without compression (fast to decode while training)."""
+    buf = io.BytesIO()
+    Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(buf, format="PNG", compress_level=0)
+    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------

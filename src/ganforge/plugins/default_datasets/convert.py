@@ -1,8 +1,10 @@
 """``gan dataset convert`` and ``gan dataset info``: clean training sets and their summaries.
 
-A *source* is an existing path (read by the dataset whose ``handles_path`` accepts it, highest
-``priority`` first: a folder or ``.zip`` goes to ``images``) or the name of a registered dataset
-(``shapes``, ``toyset``) with options given as ``overrides``.
+A *source* is an existing path in a format an archive reader reads (``sources/``: CIFAR-10's
+``cifar-10-python.tar.gz``, MNIST's ``*-images-idx3-ubyte.gz``, an LSUN LMDB folder), another existing path
+(read by the dataset whose ``handles_path`` accepts it, highest ``priority`` first: a folder or ``.zip``
+goes to ``images``) or the name of a registered dataset (``shapes``, ``toyset``) with options given as
+``overrides``.
 
 ``convert`` writes a zip (``ZIP_STORED``) or folder of ``NNNNN/imgNNNNNNNN.png`` (PNG
 ``compress_level=0``; ``toyset`` uses its upstream names ``%08d.png``) and a ``dataset.json`` holding the
@@ -14,7 +16,6 @@ left out and listed in one warning).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import shutil
@@ -26,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from pydantic import BaseModel, ValidationError
 
 from ganforge.core.errors import ConfigError, DataError
@@ -38,10 +38,12 @@ from ganforge.plugins.default_datasets._imageio import (
     ShapeCheck,
     decode_image,
     describe_bad,
+    encode_png,
     map_chunked,
     transform_image,
 )
 from ganforge.plugins.default_datasets.configs import TRANSFORMS
+from ganforge.plugins.default_datasets.sources import convert_reader, find_reader, reader_info
 
 __all__ = ["convert", "info", "write_dataset", "resolve_source", "open_dataset", "parse_resolution",
            "archive_name", "TRANSFORMS", "Source"]
@@ -119,7 +121,8 @@ def resolve_source(source: str | os.PathLike[str], *, overrides: Mapping[str, An
     if os.path.exists(text):
         takers = [s for s in specs if s.reads(text)]
         if not takers:
-            raise DataError("no dataset plugin reads this path; give a folder of images or a .zip", text)
+            raise DataError("no dataset plugin reads this path; give a folder or .zip of images, "
+                            "cifar-10-python.tar.gz, MNIST's *-images-idx3-ubyte.gz or an LSUN LMDB folder", text)
         spec = max(takers, key=lambda s: s.priority)
         return Source(text, spec, _make_config(spec, {**overrides, "path": text}), text)
     names = [s.name for s in specs]
@@ -179,12 +182,6 @@ class _Writer:
             self.tmp.unlink(missing_ok=True)
 
 
-def _encode(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr[:, :, 0] if arr.shape[2] == 1 else arr).save(buf, format="PNG", compress_level=0)
-    return buf.getvalue()
-
-
 @contextlib.contextmanager
 def _progress(enabled: bool, total: int, what: str) -> Iterator[Callable[[], None]]:
     from rich.console import Console
@@ -216,7 +213,7 @@ def _file_items(source: ImageSource, size: tuple[int, int] | None, transform: st
 
     def work(data: bytes) -> tuple[tuple[int, ...], bytes] | None:
         arr = transform_image(decode_image(data), transform, *(size or (None, None)))
-        return None if arr is None else (arr.shape, _encode(arr))
+        return None if arr is None else (arr.shape, encode_png(arr))
 
     def label_of(name: str) -> Any:
         if table is None:
@@ -245,7 +242,7 @@ def _dataset_items(ds: Any, size: tuple[int, int] | None, transform: str) -> Ite
         if labelled:
             cls = ds.class_index(i)
             label = cls if cls is not None else [float(v) for v in ds.get_label(i)]
-        outcome = None if arr is None else (arr.shape, _encode(np.ascontiguousarray(arr)))
+        outcome = None if arr is None else (arr.shape, encode_png(np.ascontiguousarray(arr)))
         yield where, lambda v=label: v, outcome
 
 
@@ -321,7 +318,8 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
     """Convert a folder, zip or named dataset into a clean training set (module docstring).
 
     Args:
-        source: folder, ``.zip``, another path a dataset plugin reads, or a dataset name.
+        source: folder, ``.zip``, an archive a reader in ``sources/`` reads (CIFAR-10 tarball, MNIST IDX
+            gzip, LSUN LMDB folder), another path a dataset plugin reads, or a dataset name.
         dest: ``*.zip`` for a zip archive, anything else for a folder (must not exist, or be empty).
         resolution: ``N`` or ``"WxH"``. For a named dataset with a ``resolution`` option, ``N`` sets
             that option (rendered natively); otherwise images are transformed to this size.
@@ -336,7 +334,8 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
         progress: show a progress bar on a terminal.
 
     Returns:
-        ``{dest, count, resolution, channels, labels, skipped, dropped}``.
+        ``{dest, count, resolution, channels, labels, skipped, dropped}`` (and ``notes`` for archive
+        readers: what was done to the images, e.g. MNIST's padding).
     """
     if transform not in TRANSFORMS:
         raise ConfigError(f"unknown transform {transform!r}; choose one of {', '.join(TRANSFORMS)}",
@@ -347,6 +346,13 @@ def convert(source: str | os.PathLike[str], dest: str | os.PathLike[str], resolu
                           f"--transform center-crop-wide to pad a wide crop to {max(size)}x{max(size)})",
                           "resolution")
     overrides = dict(overrides or {})
+    reader = find_reader(source)
+    if reader is not None:  # CIFAR-10, MNIST, LSUN LMDB, ... (sources/)
+        if overrides:
+            raise ConfigError(f"dataset options apply to dataset names; a {reader.kind} source takes the "
+                              "resolution, transform and max-images options", "--set")
+        with reader:
+            return convert_reader(reader, dest, size, transform, max_images, on_error, progress)
     src = resolve_source(source, registry=registry)
     what = os.fspath(source)
     if src.is_image_files:
@@ -471,6 +477,10 @@ def info(path_or_name: str | os.PathLike[str], check: bool = False, *,
     Without ``check`` only the first image is decoded; with it every image is, and unreadable,
     truncated, unsupported, non-square or mismatched files are listed in ``problems``.
     """
+    reader = find_reader(path_or_name)
+    if reader is not None:
+        with reader:
+            return reader_info(reader, check)
     src = resolve_source(path_or_name, overrides=overrides, registry=registry)
     if src.is_image_files:
         return _info_files(ImageSource(src.path), check)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ganforge.cli._common import NETWORK_HELP, SHA256_HELP
 from ganforge.cli._common import console as _console
 from ganforge.cli._common import err_console as _err
 from ganforge.cli._common import user_errors as _user_errors
@@ -62,7 +63,7 @@ def make_metrics_app() -> typer.Typer:
     @app.callback()
     def metrics(
         ctx: typer.Context,
-        network: Annotated[str | None, typer.Option(help="Network file or run directory to evaluate.")] = None,
+        network: Annotated[str | None, typer.Option(help=NETWORK_HELP + " Or a run directory.")] = None,
         metrics: Annotated[str, typer.Option(help="Comma-separated metric names (gan list-plugins --kind metric).")]
         = "fid50k_full",
         data: Annotated[str | None, typer.Option(help="Real data (folder, zip or dataset name); default: the "
@@ -79,6 +80,7 @@ def make_metrics_app() -> typer.Typer:
         no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write cached real-data "
                                                "statistics.")] = False,
         as_json: _Json = False,
+        sha256: Annotated[str | None, typer.Option(help=SHA256_HELP)] = None,
     ) -> None:
         """Evaluate metrics of a network: [bold]gan metrics --network X --metrics fid50k_full,kid50k_full[/]."""
         if ctx.invoked_subcommand is not None:
@@ -93,7 +95,7 @@ def make_metrics_app() -> typer.Typer:
                                    progress=_err.is_terminal and not as_json, num_gen=num_gen, num_real=num_real,
                                    detector=detector, detector_weights=detector_weights,
                                    allow_download=allow_download or None, batch_detector=batch,
-                                   cache=False if no_cache else None)
+                                   cache=False if no_cache else None, sha256=sha256)
         _emit(records, as_json)
 
     @app.command("compare")

@@ -138,16 +138,18 @@ def _launch(job: dict[str, Any], gpus: int) -> list[dict[str, Any]]:
 
 def calc_metrics(network: str | os.PathLike[str], metrics: str | list[str], *, data: str | None = None,
                  gpus: int = 1, seed: int = 0, device: str = "auto", progress: bool = False,
-                 **options: Any) -> list[dict[str, Any]]:
+                 sha256: str | None = None, **options: Any) -> list[dict[str, Any]]:
     """Evaluate ``metrics`` on the generator of ``network``; returns the result records.
 
     Args:
-        network: a network or checkpoint file (any format a plugin reads) or a run directory.
+        network: a network or checkpoint file (any format a plugin reads), an http(s) URL of one (downloaded
+            once into the cache, before any process starts) or a run directory.
         metrics: names, as a list or comma-separated.
         data: dataset path or name; default: the dataset recorded in the network's run config.
         gpus: processes to start on this machine (ignored under torchrun).
         seed: seed of latents, labels and noise (results are reproducible for a fixed seed).
         device: ``auto``, ``cpu``, ``cuda``.
+        sha256: expected SHA-256 of the network file.
         options: metric config fields applied where a metric has them (``num_gen``, ``detector``,
             ``detector_weights``, ``allow_download``, ...).
     """
@@ -155,6 +157,9 @@ def calc_metrics(network: str | os.PathLike[str], metrics: str | list[str], *, d
 
     names = parse_metric_list(metrics, get_registry().names("metric"))
     metric_configs(names, options)  # validate before loading anything
+    from ganforge.core.download import resolve_network
+
+    network = resolve_network(network, sha256)
     if not Path(network).exists():
         raise ConfigError(f"{os.fspath(network)!r} does not exist", "--network")
     job = {"network": os.fspath(network), "metrics": names, "data": data, "seed": seed, "device": device,

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ganforge.cli._common import console, err_console, user_errors
+from ganforge.cli._common import NETWORK_HELP, SHA256_HELP, console, err_console, user_errors
 
 __all__ = ["register"]
 
-_NETWORK = "Network file: a ganforge .pt or an official StyleGAN .pkl."
+_NETWORK = NETWORK_HELP
 _CLASS = "Class index (conditional networks)."
 
 
@@ -73,17 +73,19 @@ def register(app: typer.Typer) -> None:
         bitrate: Annotated[str, typer.Option(help="mp4 bitrate.")] = "12M",
         batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+        sha256: Annotated[str | None, typer.Option(help=SHA256_HELP)] = None,
     ) -> None:
         """Interpolation video in W over seeds (a grid of loops), as the official gen_video.py."""
         with user_errors():
             from ganforge.core.checkpoint import load_network
+            from ganforge.core.download import resolve_network
             from ganforge.core.generate import parse_range
             from ganforge.plugins.stylegan2.video import render_video
 
             seed_list = parse_range(seeds, "--seeds")
             grid_size = _parse_grid(grid)
             dev = _device(device)
-            G = load_network(network, device=dev)
+            G = load_network(resolve_network(network, sha256), device=dev)
             with _progress("rendering", console.is_terminal) as update:
                 path, fmt, frames = render_video(
                     G, output, seed_list, grid=grid_size, num_keyframes=num_keyframes, w_frames=w_frames,
@@ -107,10 +109,12 @@ def register(app: typer.Typer) -> None:
         noise_mode: Annotated[str, typer.Option(help="const, random or none.")] = "const",
         batch: Annotated[int, typer.Option(min=1, help="Images per forward pass.")] = 8,
         device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+        sha256: Annotated[str | None, typer.Option(help=SHA256_HELP)] = None,
     ) -> None:
         """Style-mixing grid: rows x columns of seeds, as the official style_mixing.py."""
         with user_errors():
             from ganforge.core.checkpoint import load_network
+            from ganforge.core.download import resolve_network
             from ganforge.core.errors import ConfigError
             from ganforge.core.generate import parse_range
             from ganforge.plugins.stylegan2.style_mixing import style_mix
@@ -120,7 +124,7 @@ def register(app: typer.Typer) -> None:
             row_seeds, col_seeds = parse_range(rows, "--rows"), parse_range(cols, "--cols")
             style_idx = parse_range(styles, "--styles")
             dev = _device(device)
-            G = load_network(network, device=dev)
+            G = load_network(resolve_network(network, sha256), device=dev)
             with _progress("mixing", console.is_terminal) as update:
                 path = style_mix(G, outdir, row_seeds, col_seeds, style_idx, trunc=trunc,
                                  noise_mode=noise_mode, class_idx=class_idx, batch=batch, device=dev,
