@@ -60,10 +60,14 @@ def fake_eps(monkeypatch, tmp_path):
     return add
 
 
-def test_builtins_equal_pyproject_entry_points():
+def test_builtins_are_declared_once():
+    """DEFAULT_PLUGINS is the one list of built-ins: pyproject declares no entry points for them, and every
+    plugin package under ganforge/plugins is in it."""
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    declared = data["project"]["entry-points"]["ganforge"]
-    assert declared == dict(DEFAULT_PLUGINS)
+    assert "ganforge" not in data["project"].get("entry-points", {})
+    packages = {p.name for p in (ROOT / "src" / "ganforge" / "plugins").iterdir() if (p / "__init__.py").is_file()}
+    assert {module.rsplit(".", 1)[1] for _, module in DEFAULT_PLUGINS} == packages
+    assert len({name for name, _ in DEFAULT_PLUGINS}) == len(DEFAULT_PLUGINS)
 
 
 def test_builtins_registered_with_versions():

@@ -52,7 +52,7 @@ __all__ = [
     "record_failure",
 ]
 
-#: Built-in plugins: (name, module). Also declared as entry points in pyproject.toml.
+#: Built-in plugins: (name, module), the one list of them (third-party plugins come from entry points).
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("default_datasets", "ganforge.plugins.default_datasets"),
     ("default_losses", "ganforge.plugins.default_losses"),
@@ -180,7 +180,7 @@ def _register_entry_points(pm: _Manager) -> None:
             continue
         seen.add((ep.name, ep.value))
         if dist_name is not None and dist_name.lower() == NAME:
-            continue  # the built-ins' own entry points: already registered from DEFAULT_PLUGINS
+            continue  # an older ganforge install declared its built-ins as entry points too
         if allow is not None and (dist_name is None or dist_name.lower() not in {a.lower() for a in allow}):
             continue
         if ep.name in disabled:
