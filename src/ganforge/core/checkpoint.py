@@ -162,7 +162,7 @@ def build_networks(data: dict[str, Any], device: Any = "cpu", which: tuple[str, 
                            meta={"kind": data.get("kind"), "progress": data.get("progress", {}),
                                  "versions": data.get("versions", {})})
     for name in which:
-        if name not in nets:
+        if name not in nets or name not in ("G", "D", "G_ema"):
             continue
         section = "discriminator" if name == "D" else "generator"
         cfg = getattr(config, section)

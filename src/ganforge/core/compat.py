@@ -85,12 +85,32 @@ def batch_problems(config: Any, world: int) -> list[str]:
     return []
 
 
+def _term_problems(config: Any, registry: Any) -> list[str]:
+    """Lazy terms of one player share one phase, hence one interval."""
+    by_player: dict[str, dict[int, list[str]]] = {}
+    for name, cfg in config.regularizers.items():
+        try:
+            term = registry.get("regularizer", name).build(cfg)
+        except Exception as exc:  # a factory that cannot even be built is reported, not raised
+            return [f"regularizer {name!r} cannot be built: {type(exc).__name__}: {exc}"]
+        if term.enabled and term.interval and term.interval > 1:
+            by_player.setdefault(term.player, {}).setdefault(term.interval, []).append(name)
+    problems = []
+    for player, intervals in by_player.items():
+        if len(intervals) > 1:
+            listed = ", ".join(f"{'/'.join(names)} every {n}" for n, names in sorted(intervals.items()))
+            problems.append(f"lazy {player} regularizers must share one interval (one {player}reg phase); got "
+                            f"{listed}: set the same regularizers.<name>.interval on each")
+    return problems
+
+
 def compatibility_problems(config: Any, info: DataInfo, registry: Any, world: int = 1, pm: Any = None) -> list[str]:
     """Every problem :func:`check_compatibility` would raise, as a list (empty when the run is fine)."""
     specs = chosen_specs(config, registry)
     ctx = CheckContext(config=config, info=info, world=world, specs=specs)
     problems = batch_problems(config, world)
     problems += _requirement_problems(specs, info)
+    problems += _term_problems(config, registry)
     for spec in specs.values():
         problems += spec.problems(ctx)
     if pm is None:
