@@ -37,7 +37,8 @@ def main() -> None:
     from rich.table import Table
 
     from ganforge.core.weights import resolve_weights
-    from ganforge.nn.inception import FID_HELPER_INCEPTION, load_inception, tf_bilinear_resize
+    from ganforge.nn.inception import tf_bilinear_resize
+    from ganforge.nn.inception_weights import FID_HELPER_INCEPTION, load_inception
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=16)

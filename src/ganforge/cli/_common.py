@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -71,6 +70,3 @@ def complete_names(kind: str) -> Callable[[str], list[str]]:
 
     return complete
 
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

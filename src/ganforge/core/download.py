@@ -42,7 +42,7 @@ from ganforge.core.errors import CheckpointError, GanforgeError
 from ganforge.core.flags import cache_dir
 
 __all__ = ["DownloadError", "is_url", "split_sha256", "resolve_network", "fetch_url", "download_to",
-           "cached_path", "url_cache_name", "dnnlib_cache_dir", "offline"]
+           "cached_path", "url_cache_name", "dnnlib_cache_dir", "offline", "sha256_of"]
 
 _CHUNK = 1 << 20
 #: Tries per download call, and the delay before the second one in seconds (doubled each time).
@@ -63,6 +63,34 @@ class DownloadError(GanforgeError):
 # ------------------------------------------------------------------------------------------------
 # Names
 # ------------------------------------------------------------------------------------------------
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file, memoised next to it by (size, mtime) in the cache."""
+    path = Path(path)
+    st = path.stat()
+    memo = cache_dir("weights") / "checksums.json"
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        known = json.loads(memo.read_text())
+    except (OSError, json.JSONDecodeError):
+        known = {}
+    if key in known:
+        return known[key]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    known[key] = digest
+    try:
+        tmp = memo.with_suffix(".tmp")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(memo)
+    except OSError:
+        pass
+    return digest
+
+
 
 def is_url(text: str | os.PathLike[str]) -> bool:
     """True for ``http://``, ``https://`` and ``file://`` URLs (also ``https:/x`` as ``pathlib`` mangles it)."""
@@ -148,8 +176,6 @@ def resolve_network(network: str | os.PathLike[str], sha256: str | None = None, 
 
 
 def _verify_file(path: Path, sha256: str, what: str) -> None:
-    from ganforge.core.weights import sha256_of
-
     digest = sha256_of(path)
     if digest != sha256:
         raise CheckpointError(f"has SHA-256 {digest}, expected {sha256} (a different or corrupt file)", what)

@@ -50,6 +50,7 @@ __all__ = [
     "plugin_failures",
     "temporary_plugin",
     "record_failure",
+    "on_reset",
 ]
 
 #: Built-in plugins: (name, module), the one list of them (third-party plugins come from entry points).
@@ -116,6 +117,13 @@ class _Manager(pluggy.PluginManager):
 
 
 _plugins_dir: str | None = None
+_reset_callbacks: list[Any] = []
+
+
+def on_reset(callback: Any) -> Any:
+    """Call ``callback()`` whenever the plugin manager is reset (caches built from it register here)."""
+    _reset_callbacks.append(callback)
+    return callback
 
 
 def set_plugins_dir(path: str | os.PathLike[str] | None) -> None:
@@ -273,13 +281,14 @@ def get_plugin_manager() -> _Manager:
 
 
 def reset() -> None:
-    """Forget the cached plugin manager and registry (they are rebuilt on next use)."""
+    """Forget the cached plugin manager and what was built from it (the registry): rebuilt on next use."""
     get_plugin_manager.cache_clear()
-    from ganforge.core import registry
+    _clear_derived()
 
-    clear = getattr(registry.get_registry, "cache_clear", None)  # tests may have replaced it
-    if clear is not None:
-        clear()
+
+def _clear_derived() -> None:
+    for callback in _reset_callbacks:
+        callback()
 
 
 def plugin_info(pm: _Manager | None = None) -> list[PluginInfo]:
@@ -299,18 +308,16 @@ def temporary_plugin(plugin: Any, name: str | None = None) -> Iterator[str]:
     The registry is rebuilt on entry and on exit, so components the plugin registers are visible
     inside the block only.
     """
-    from ganforge.core import registry
-
     pm = get_plugin_manager()
     registered = pm.register(plugin, name=name)
     assert registered is not None
     pm.infos[registered] = PluginInfo(registered, str(getattr(plugin, "__version__", "-")), SOURCE_RUNTIME,
                                       getattr(plugin, "__name__", repr(plugin)))
-    registry.get_registry.cache_clear()
+    _clear_derived()
     try:
         yield registered
     finally:
         with contextlib.suppress(ValueError):
             pm.unregister(name=registered)
         pm.infos.pop(registered, None)
-        registry.get_registry.cache_clear()
+        _clear_derived()

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ganforge.core.errors import DuplicateComponentError, PluginLoadError, UnknownComponentError
+from ganforge.core.plugins import get_plugin_manager, on_reset, record_failure
 from ganforge.core.specs import (
     SPEC_KINDS,
     AugmentSpec,
@@ -63,8 +64,6 @@ class Registry:
 
     @classmethod
     def from_plugin_manager(cls, pm: Any) -> Registry:
-        from ganforge.core.plugins import record_failure
-
         reg = cls()
         for hook_name, allowed in REGISTRATION_HOOKS.items():
             hook = getattr(pm.hook, hook_name)
@@ -81,7 +80,7 @@ class Registry:
                 except Exception as exc:
                     if builtin:
                         raise PluginLoadError(f"built-in plugin {name!r} failed in {hook_name}: {exc}") from exc
-                    _fail(pm, name, exc, record_failure)
+                    _fail(pm, name, exc)
                     continue
                 for record in records:
                     try:
@@ -89,7 +88,7 @@ class Registry:
                     except DuplicateComponentError as exc:
                         if builtin:
                             raise
-                        _fail(pm, name, exc, record_failure)
+                        _fail(pm, name, exc)
         reg._register_options()
         return reg
 
@@ -142,7 +141,7 @@ class Registry:
         return f"Registry({counts})"
 
 
-def _fail(pm: Any, plugin_name: str, exc: BaseException, record_failure: Any) -> None:
+def _fail(pm: Any, plugin_name: str, exc: BaseException) -> None:
     info = pm.infos.get(plugin_name)
     record_failure(pm, plugin_name, info.source if info else "runtime", exc,
                    info.dist if info else None, info.version if info else None)
@@ -163,6 +162,11 @@ def _as_records(result: Any, allowed: tuple[type, ...], plugin: str, hook: str) 
 @functools.cache
 def get_registry() -> Registry:
     """The process-wide registry, built from the plugin manager on first use."""
-    from ganforge.core.plugins import get_plugin_manager
-
     return Registry.from_plugin_manager(get_plugin_manager())
+
+
+@on_reset
+def _forget_registry() -> None:
+    clear = getattr(get_registry, "cache_clear", None)  # tests may have replaced it
+    if clear is not None:
+        clear()

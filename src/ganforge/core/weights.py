@@ -9,13 +9,12 @@ exactly how to get the file.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganforge.core.download import download_to, sha256_of
 from ganforge.core.errors import CheckpointError, GanforgeError
 from ganforge.core.flags import cache_dir
 
@@ -51,33 +50,6 @@ class WeightsSource:
     env: str | None = None
 
 
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, memoised next to it by (size, mtime) in the cache."""
-    path = Path(path)
-    st = path.stat()
-    memo = cache_dir("weights") / "checksums.json"
-    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    try:
-        known = json.loads(memo.read_text())
-    except (OSError, json.JSONDecodeError):
-        known = {}
-    if key in known:
-        return known[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    digest = h.hexdigest()
-    known[key] = digest
-    try:
-        tmp = memo.with_suffix(".tmp")
-        tmp.write_text(json.dumps(known))
-        tmp.replace(memo)
-    except OSError:
-        pass
-    return digest
-
-
 def _verify(path: Path, source: WeightsSource) -> Path:
     if source.sha256 is not None:
         digest = sha256_of(path)
@@ -108,8 +80,6 @@ def download(url: str, dest: Path, sha256: str | None = None, timeout: float = 6
 
     Resumable and shown with a progress bar on a terminal (:func:`ganforge.core.download.download_to`).
     """
-    from ganforge.core.download import download_to
-
     return download_to(url, Path(dest), sha256, timeout=timeout)
 
 

@@ -32,7 +32,8 @@ from torch import nn
 
 from ganforge.core.errors import CheckpointError
 from ganforge.core.weights import WeightsNotFoundError, WeightsSource, resolve_weights, sha256_of
-from ganforge.nn.inception import is_torchscript, tf_bilinear_resize
+from ganforge.nn.inception import tf_bilinear_resize
+from ganforge.nn.inception_weights import is_torchscript
 
 __all__ = ["VGG16", "TorchScriptVGG16", "VGGWeights", "NVIDIA_VGG16", "TORCHVISION_VGG16", "LPIPS_VGG_HEADS",
            "VGG16_ENV", "LPIPS_ENV", "load_vgg16", "map_lpips_heads"]

@@ -275,10 +275,6 @@ def _library(directory: Path, module_name: str) -> Path:
     return directory / (module_name + (".pyd" if sys.platform == "win32" else ".so"))
 
 
-def _build_dir(op: OpDef) -> Path:
-    return cache_root() / op.name / _key(op)
-
-
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     """An exclusive lock released when the process dies (POSIX ``flock``); no-op elsewhere."""

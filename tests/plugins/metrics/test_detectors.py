@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from ganforge.core.errors import CheckpointError, GanforgeError
 from ganforge.core.weights import WeightsNotFoundError, resolve_weights
-from ganforge.nn import inception as inc
+from ganforge.nn import inception as net_inc
+from ganforge.nn import inception_weights as inc
 from ganforge.nn.vgg import TorchScriptVGG16, VGG16, load_vgg16, map_lpips_heads
 
 #: Parity tolerance of our module against the fid-helper TorchScript graph on pool3 features
@@ -42,7 +43,7 @@ def _reference_preprocess(x):
 @pytest.mark.parametrize("size", [(17, 23), (64, 64), (300, 512), (299, 299)])
 def test_tf_resize_matches_grid_sample_reference(size):
     x = torch.rand(2, 3, *size) * 255
-    ours = inc.tf_bilinear_resize(x, (299, 299)) / 128 - 1
+    ours = net_inc.tf_bilinear_resize(x, (299, 299)) / 128 - 1
     # the reference computes its sampling coordinates in float32 (up to ~7e-5 off here); ours are exact
     torch.testing.assert_close(ours, _reference_preprocess(x), atol=1e-4, rtol=0)
 
@@ -73,7 +74,7 @@ def test_inception_parity_with_fid_helper_torchscript_on_real_images():
 
 def test_pytorch_fid_layout_loads_and_maps_like_torchscript_layout(tmp_path):
     torch.manual_seed(0)
-    src = inc.FIDInceptionV3()
+    src = net_inc.FIDInceptionV3()
     for m in src.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2), m.bias.data.uniform_(-1, 1)
@@ -108,7 +109,7 @@ def test_missing_weights_say_how_to_get_them_and_is_needs_logits(monkeypatch):
 
 def test_corrupt_files_are_refused(tmp_path):
     bad = tmp_path / inc.PYTORCH_FID_INCEPTION.filename  # the name promises a SHA-256 prefix
-    torch.save(inc.FIDInceptionV3(num_classes=0).state_dict(), bad)
+    torch.save(net_inc.FIDInceptionV3(num_classes=0).state_dict(), bad)
     with pytest.raises(CheckpointError, match="6726825d"):
         inc.load_inception(bad)
     junk = tmp_path / "junk.pt"
@@ -124,7 +125,7 @@ def test_corrupt_files_are_refused(tmp_path):
 
 def test_logits_require_a_classifier():
     with pytest.raises(GanforgeError, match="no classifier"):
-        inc.FIDInceptionV3(num_classes=0).logits(torch.zeros(1, 2048))
+        net_inc.FIDInceptionV3(num_classes=0).logits(torch.zeros(1, 2048))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -123,7 +123,7 @@ def _build(kind: str, cfg: Any, device: torch.device, need_logits: bool, need_lp
         net = TinyDetector().eval().requires_grad_(False).to(device)
         return Detector(kind, net, f"random-tiny/{kind}", "random-init", "", "tf1-bilinear-32", "float32", device)
     if kind == "inception":
-        from ganforge.nn.inception import load_inception
+        from ganforge.nn.inception_weights import load_inception
 
         tdtype = torch.float16 if dtype == "float16" else torch.float32
         net, w = load_inception(cfg.detector_weights, cfg.allow_download, need_logits, device=device, dtype=tdtype)
