@@ -156,28 +156,34 @@ def update_ema(G: torch.nn.Module, G_ema: torch.nn.Module, training: TrainingCon
         b_ema.copy_(b.detach())
 
 
-def capture_rng(device: torch.device, latent_gen: torch.Generator) -> dict[str, Any]:
-    """Every RNG state this process uses, in a form ``torch.load(weights_only=True)`` accepts."""
+def capture_rng(device: torch.device, latent_gen: torch.Generator | None = None) -> dict[str, Any]:
+    """Every RNG state this process uses (torch, CUDA, numpy, Python, and ``latent_gen`` when given), in
+    a form ``torch.load(weights_only=True)`` accepts."""
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
                   "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
         "python": _py_state_to_plain(random.getstate()),
-        "latent": latent_gen.get_state(),
     }
+    if latent_gen is not None:
+        state["latent"] = latent_gen.get_state()
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_rng(state: dict[str, Any], device: torch.device, latent_gen: torch.Generator) -> None:
+def restore_rng(state: dict[str, Any], device: torch.device, latent_gen: torch.Generator | None = None) -> None:
+    """Restore what :func:`capture_rng` captured (states a file lacks are left as they are)."""
     torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    np.random.set_state(("MT19937", np_state["key"].numpy().astype(np.uint32), np_state["pos"],
-                         np_state["has_gauss"], np_state["cached_gaussian"]))
-    random.setstate(_py_state_from_plain(state["python"]))
-    latent_gen.set_state(state["latent"])
+    if "numpy" in state:
+        np_state = state["numpy"]
+        np.random.set_state(("MT19937", np_state["key"].numpy().astype(np.uint32), np_state["pos"],
+                             np_state["has_gauss"], np_state["cached_gaussian"]))
+    if "python" in state:
+        random.setstate(_py_state_from_plain(state["python"]))
+    if latent_gen is not None:
+        latent_gen.set_state(state["latent"])
     if device.type == "cuda" and "cuda" in state:
         torch.cuda.set_rng_state(state["cuda"], device)
 

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 
 from ganforge.core.checkpoint import atomic_save, versions
+from ganforge.core.training.setup import capture_rng
 from ganforge.core.errors import CheckpointError, ConfigError
 from ganforge.core.images import grid_to_uint8, save_png, tile
 
-__all__ = ["torch_threads", "TESTBED_FORMAT", "MODEL_FILE", "RESUMABLE_KEYS", "select_device",
+__all__ = ["torch_threads", "TESTBED_FORMAT", "MODEL_FILE", "RESUMABLE_KEYS",
            "prepare_run_dir", "read_model", "write_model", "StatsFile", "EvalLogger", "progress_bar",
            "batch_indices", "total_iterations", "MAX_SAMPLES", "load_spectrum_log", "run_dir_of"]
 
@@ -58,15 +59,6 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
-
-
-def select_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("CUDA is not available on this machine; use device=cpu or auto", "training.device")
-    return device
 
 
 def total_iterations(training: Any, num_images: int) -> int:
@@ -153,28 +145,22 @@ def read_model(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def write_model(run_dir: Path, *, config: dict[str, Any], info: dict[str, Any], num_images: int,
                 networks: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer], it: int,
-                extra: dict[str, Any] | None = None) -> Path:
-    """Write ``model.pt`` atomically (see module docstring)."""
+                device: torch.device, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model.pt`` atomically (see module docstring); the RNG states are the core's
+    (``ganforge.core.training.setup.capture_rng``)."""
     data = {
         "format": TESTBED_FORMAT, "format_version": FORMAT_VERSION, "testbed": config["testbed"],
         "config": config, "info": info, "num_images": int(num_images),
         "networks": {name: net.state_dict() for name, net in networks.items()},
         "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
         "progress": {"it": int(it)},
-        "rng": {"torch": torch.get_rng_state(),
-                **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})},
+        "rng": capture_rng(device),
         "versions": versions(),
         **(extra or {}),
     }
     path = run_dir / MODEL_FILE
     atomic_save(data, path)
     return path
-
-
-def restore_rng(data: dict[str, Any]) -> None:
-    torch.set_rng_state(data["rng"]["torch"])
-    if "cuda" in data["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state(data["rng"]["cuda"])
 
 
 class StatsFile:

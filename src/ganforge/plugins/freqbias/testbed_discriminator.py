@@ -22,9 +22,6 @@ With the spectrum discriminator, its logits are concatenated with D's and share 
 from __future__ import annotations
 
 import copy
-import json
-import math
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,33 +29,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from ganforge.core.errors import TrainingDivergedError
-from ganforge.plugins.freqbias._run import (
-    EvalLogger,
-    StatsFile,
-    batch_indices,
-    prepare_run_dir,
-    progress_bar,
-    restore_rng,
-    select_device,
-    torch_threads,
-    total_iterations,
-    write_model,
-)
+from ganforge.core.penalties import r1_penalty
+from ganforge.core.protocols import ProgressAware
+from ganforge.plugins.freqbias._run import batch_indices, torch_threads
 from ganforge.plugins.freqbias.data import load_testbed_data
 from ganforge.plugins.freqbias.networks import DirectGenerator, build_discriminator, one_hot, update_ema
-from ganforge.plugins.freqbias.spectrum import psnr
-from ganforge.plugins.freqbias.testbed_generator import TestbedResult
+from ganforge.plugins.freqbias.runner import Testbed, TestbedResult, open_run, run_testbed
 
-__all__ = ["r1_penalty", "discriminator_step", "generator_step", "train_discriminator_testbed"]
-
-
-def r1_penalty(logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of the summed squared gradient of ``logits.sum()`` w.r.t. ``images``
-    ``[B, C, H, W]`` (Mescheder et al., ICML 2018; no 1/2, as upstream's ``compute_grad2``).
-    Differentiable (create_graph)."""
-    (grad,) = torch.autograd.grad(logits.sum(), images, create_graph=True)
-    return grad.square().flatten(1).sum(dim=1).mean()
+__all__ = ["discriminator_step", "generator_step", "train_discriminator_testbed"]
 
 
 def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
@@ -81,7 +59,8 @@ def discriminator_step(D: torch.nn.Module, G: torch.nn.Module, opt: torch.optim.
     real = real.detach().requires_grad_(True)
     d_real = D(real, c)
     loss_real = _bce(d_real, 1.0)
-    reg = reg_param * r1_penalty(d_real, real) if reg_param > 0 else d_real.new_zeros(())
+    # R1 as upstream's compute_grad2: mean over the batch of the summed squared input gradient, no 1/2
+    reg = reg_param * r1_penalty(d_real, real).mean() if reg_param > 0 else d_real.new_zeros(())
     (loss_real + reg).backward()
     with torch.no_grad():
         fake = G(None, c)
@@ -129,83 +108,28 @@ def _train(config: Any, run_dir: Path, log: Callable[[str], None], registry: Any
 
         registry = get_registry()
     tr = config.training
-    run_dir.mkdir(parents=True, exist_ok=True)
     data = load_testbed_data(config, registry)
-    num, device = len(data), select_device(tr.device)
-    info = data.info
-    cfg_dict = config.to_dict()
-    resume = prepare_run_dir(run_dir, cfg_dict)
-    (run_dir / "config.json").write_text(json.dumps(cfg_dict, indent=2) + "\n")
-
-    torch.manual_seed(tr.seed)
+    run = open_run(config, run_dir, data)
+    num, device, info = len(data), run.device, data.info
     D = build_discriminator(config, info, num, registry).to(device).train()
     G = DirectGenerator(num, info.channels, info.resolution).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
     opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=tr.lr_d,
                              betas=tuple(tr.betas), eps=tr.eps)
     opt_g = torch.optim.Adam(G.parameters(), lr=tr.lr_g, betas=tuple(tr.betas), eps=tr.eps)
-    done = 0
-    if resume is not None:
-        for name, net in (("D", D), ("G", G), ("G_ema", G_ema)):
-            net.load_state_dict(resume["networks"][name])
-        opt_d.load_state_dict(resume["optimizers"]["D"])
-        opt_g.load_state_dict(resume["optimizers"]["G"])
-        done = int(resume["progress"]["it"])
-        restore_rng(resume)
     images = data.images.to(device)
-    labels = one_hot(torch.arange(num), num).to(device)
-    stats = StatsFile(run_dir, done if resume is not None else None)
-    evals = EvalLogger(run_dir, data.images, info.resolution)
-    total = total_iterations(tr, num)
-    last_psnr: float | None = None
+    labels = one_hot(torch.arange(num), num).to(device)  # [N, N]: image i is class i
 
-    def evaluate(it: int) -> float:
-        with torch.no_grad():
-            pred = G_ema(None, labels).float()
-        value = float(psnr(pred, images).mean())
-        evals.log(it, pred.cpu(), value)
-        stats.write({"it": it, "kind": "eval", "psnr": value})
-        return value
+    def step(it: int) -> dict[str, float]:
+        idx = batch_indices(it, num, tr.batch_size, tr.seed).to(device)
+        if isinstance(D.D, ProgressAware):
+            D.D.set_progress(it * len(idx))
+        row = discriminator_step(D, G, opt_d, images[idx], labels[idx], tr.reg_param)
+        row["loss_g"] = generator_step(D, G, opt_g, labels[idx], opt_d)
+        update_ema(G_ema, G, tr.model_average_beta)
+        return row
 
-    def save(it: int) -> None:
-        write_model(run_dir, config=cfg_dict, info=info.to_dict(), num_images=num,
-                    networks={"D": D, "G": G, "G_ema": G_ema}, optimizers={"D": opt_d, "G": opt_g}, it=it)
-
-    if done == 0:
-        last_psnr = evaluate(0)
-    rows: list[dict[str, float]] = []
-    start = time.time()
-    with progress_bar(total, done, tr.progress, "discriminator testbed") as update:
-        try:
-            for it in range(done + 1, total + 1):
-                idx = batch_indices(it, num, tr.batch_size, tr.seed).to(device)
-                if hasattr(D.D, "set_progress"):
-                    D.D.set_progress(it * len(idx))
-                row = discriminator_step(D, G, opt_d, images[idx], labels[idx], tr.reg_param)
-                row["loss_g"] = generator_step(D, G, opt_g, labels[idx], opt_d)
-                update_ema(G_ema, G, tr.model_average_beta)
-                done = it
-                rows.append(row)
-                if it % tr.print_every == 0 or it == total:
-                    mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}
-                    if not all(math.isfinite(v) for v in mean.values()):
-                        raise TrainingDivergedError(f"the losses became non-finite before iteration {it}; "
-                                                    f"the last checkpoint is kept in {run_dir}")
-                    sec = (time.time() - start) / len(rows)
-                    stats.write({"it": it, "kind": "train", **mean, "sec_per_it": sec})
-                    log(f"it {it:>7d}  loss_d {mean['loss_d']:.4f}  reg {mean['reg']:.4f}  "
-                        f"loss_g {mean['loss_g']:.4f}  {sec:.3f} s/it")
-                    rows, start = [], time.time()
-                if it % tr.eval_every == 0 or it == total:
-                    last_psnr = evaluate(it)
-                if it % tr.save_every == 0 or it == total:
-                    save(it)
-                shown = f"loss_d {row['loss_d']:.3f} loss_g {row['loss_g']:.3f}"
-                update(it, shown + (f"  PSNR {last_psnr:.1f}" if last_psnr is not None else ""))
-        except KeyboardInterrupt:
-            save(done)
-            log(f"interrupted after iteration {done}; model.pt is saved: run the same command to resume")
-            raise
-    if done == 0:
-        save(0)
-    return TestbedResult(run_dir=run_dir, iterations=done, psnr=last_psnr)
+    bed = Testbed(title="discriminator testbed", networks={"D": D, "G": G, "G_ema": G_ema},
+                  optimizers={"D": opt_d, "G": opt_g}, step=step, predict=lambda: G_ema(None, labels),
+                  line={"loss_d": 4, "reg": 4, "loss_g": 4})
+    return run_testbed(bed, run, log)

@@ -11,45 +11,22 @@ any update) and every ``eval_every`` iterations (``UPSTREAM.md`` §5.5).
 
 from __future__ import annotations
 
-import json
-import math
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ganforge.core.errors import TrainingDivergedError
 from ganforge.core.options import call_network
-from ganforge.plugins.freqbias._run import (
-    EvalLogger,
-    StatsFile,
-    batch_indices,
-    prepare_run_dir,
-    progress_bar,
-    restore_rng,
-    select_device,
-    torch_threads,
-    total_iterations,
-    write_model,
-)
+from ganforge.core.protocols import ProgressAware
+from ganforge.plugins.freqbias._run import batch_indices, torch_threads
 from ganforge.plugins.freqbias.data import load_testbed_data
 from ganforge.plugins.freqbias.networks import build_generator
-from ganforge.plugins.freqbias.spectrum import psnr, reduced_spectrum
+from ganforge.plugins.freqbias.runner import Testbed, TestbedResult, open_run, run_testbed
+from ganforge.plugins.freqbias.spectrum import reduced_spectrum
 
 __all__ = ["TestbedResult", "spectrum_loss", "regression_loss", "fixed_latents", "train_generator_testbed"]
-
-
-@dataclass
-class TestbedResult:
-    """What a testbed run ended with."""
-
-    run_dir: Path
-    iterations: int
-    psnr: float | None
 
 
 def spectrum_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -103,83 +80,33 @@ def _train(config: Any, run_dir: Path, log: Callable[[str], None], registry: Any
 
         registry = get_registry()
     tr = config.training
-    run_dir.mkdir(parents=True, exist_ok=True)
     data = load_testbed_data(config, registry)
-    num, device = len(data), select_device(tr.device)
-    cfg_dict = config.to_dict()
-    resume = prepare_run_dir(run_dir, cfg_dict)
-    (run_dir / "config.json").write_text(json.dumps(cfg_dict, indent=2) + "\n")
-
-    torch.manual_seed(tr.seed)
+    run = open_run(config, run_dir, data)
+    num, device = len(data), run.device
     G = build_generator(config, data.info, registry).to(device).train()
-    z = fixed_latents(num, G.z_dim, tr.seed).to(device)
+    z = fixed_latents(num, G.z_dim, tr.seed).to(device)  # [N, z_dim], one per image
     c = torch.zeros(num, getattr(G, "c_dim", 0), device=device)
     opt = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=tr.lr, betas=tuple(tr.betas),
                            eps=tr.eps)
-    done = 0
-    if resume is not None:
-        G.load_state_dict(resume["networks"]["G"])
-        opt.load_state_dict(resume["optimizers"]["G"])
-        done = int(resume["progress"]["it"])
-        restore_rng(resume)
     images = data.images.to(device)
-    stats = StatsFile(run_dir, done if resume is not None else None)
-    evals = EvalLogger(run_dir, data.images, data.info.resolution)
-    total = total_iterations(tr, num)
     batch = min(tr.batch_size, num)
-    last_psnr: float | None = None
 
-    def evaluate(it: int) -> float:
+    def step(it: int) -> dict[str, float]:
+        idx = batch_indices(it, num, tr.batch_size, tr.seed).to(device)
+        if isinstance(G, ProgressAware):
+            G.set_progress(it * batch)
+        loss = regression_loss(_generate(G, z[idx], c[idx], tr.noise_mode), images[idx], tr.losses)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return {"loss": float(loss.detach())}
+
+    def predict() -> torch.Tensor:
         G.eval()
-        with torch.no_grad():
-            pred = torch.cat([_generate(G, z[i:i + batch], c[i:i + batch], tr.noise_mode)
-                              for i in range(0, num, batch)]).float()
+        pred = torch.cat([_generate(G, z[i:i + batch], c[i:i + batch], tr.noise_mode) for i in range(0, num, batch)])
         G.train()
-        value = float(psnr(pred, images).mean())
-        evals.log(it, pred.cpu(), value)
-        stats.write({"it": it, "kind": "eval", "psnr": value})
-        return value
+        return pred
 
-    def save(it: int) -> None:
-        write_model(run_dir, config=cfg_dict, info=data.info.to_dict(), num_images=num, networks={"G": G},
-                    optimizers={"G": opt}, it=it, extra={"latents": z.cpu()})
-
-    if done == 0:
-        last_psnr = evaluate(0)
-    losses: list[float] = []
-    start = time.time()
-    with progress_bar(total, done, tr.progress, "generator testbed") as update:
-        try:
-            for it in range(done + 1, total + 1):
-                idx = batch_indices(it, num, tr.batch_size, tr.seed).to(device)
-                if hasattr(G, "set_progress"):
-                    G.set_progress(it * batch)
-                loss = regression_loss(_generate(G, z[idx], c[idx], tr.noise_mode), images[idx], tr.losses)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                done = it
-                losses.append(float(loss.detach()))
-                if it % tr.print_every == 0 or it == total:
-                    mean = sum(losses) / len(losses)
-                    if not math.isfinite(mean):
-                        raise TrainingDivergedError(f"the loss became non-finite before iteration {it}; "
-                                                    "lower training.lr (the last checkpoint is kept in "
-                                                    f"{run_dir})")
-                    sec = (time.time() - start) / len(losses)
-                    stats.write({"it": it, "kind": "train", "loss": mean, "sec_per_it": sec})
-                    log(f"it {it:>7d}  loss {mean:.5f}  {sec:.3f} s/it")
-                    losses, start = [], time.time()
-                if it % tr.eval_every == 0 or it == total:
-                    last_psnr = evaluate(it)
-                if it % tr.save_every == 0 or it == total:
-                    save(it)
-                shown = f"loss {float(loss.detach()):.4f}"
-                update(it, shown + (f"  PSNR {last_psnr:.1f}" if last_psnr is not None else ""))
-        except KeyboardInterrupt:
-            save(done)
-            log(f"interrupted after iteration {done}; model.pt is saved: run the same command to resume")
-            raise
-    if done == 0:
-        save(0)
-    return TestbedResult(run_dir=run_dir, iterations=done, psnr=last_psnr)
+    bed = Testbed(title="generator testbed", networks={"G": G}, optimizers={"G": opt}, step=step, predict=predict,
+                  line={"loss": 5}, extra={"latents": z.cpu()})
+    return run_testbed(bed, run, log)
