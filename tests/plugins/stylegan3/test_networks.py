@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from ganforge.core.specs import DataInfo
 from ganforge.plugins.stylegan3.config import StyleGAN3RConfig, StyleGAN3TConfig
 from ganforge.plugins.stylegan3.generator import build_generator
-from ganforge.plugins.stylegan3.layers import FullyConnectedLayer, MappingNetwork
+from ganforge.plugins.stylegan3.layers import FullyConnectedLayer, MappingNetwork, stored_bias
 from ganforge.plugins.stylegan3.synthesis import SynthesisInput, modulated_conv2d
 
 SMALL = {"z_dim": 16, "w_dim": 16, "channel_base": 512, "channel_max": 16}
@@ -74,6 +74,24 @@ def test_conditional_mapping_embeds_labels():
     assert not torch.allclose(m(z, torch.eye(3)[[0, 0]]), m(z, torch.eye(3)[[1, 1]]))
     with pytest.raises(ValueError, match=r"c must be \[N, 3\]"):
         m(z, None)
+
+def test_stored_bias_is_the_runtime_bias_over_lr_multiplier():
+    b = stored_bias([1, 0, 0.5, -2], 4, 0.01)
+    assert b.dtype == torch.float32 and b.shape == (4,)
+    torch.testing.assert_close(b * 0.01, torch.tensor([1, 0, 0.5, -2.0]))
+    assert torch.equal(stored_bias(0.3, 3, 1.0), torch.full([3], 0.3))
+    with pytest.raises(ValueError):
+        stored_bias([1, 2], 3, 1.0)  # neither one value nor one per output
+
+
+def test_mapping_is_built_from_stylegan3_layers():
+    m = MappingNetwork(z_dim=8, c_dim=3, w_dim=6, num_ws=4, num_layers=3, lr_multiplier=0.1)
+    layers = [m.embed, m.fc0, m.fc1, m.fc2]
+    assert all(type(layer) is FullyConnectedLayer for layer in layers)
+    assert [layer.activation for layer in layers] == ["linear", "lrelu", "lrelu", "lrelu"]
+    assert m.fc0.weight.std().item() == pytest.approx(10.0, rel=0.3)  # weight_init / lr_multiplier
+    assert set(m.state_dict()) == {"w_avg", "embed.weight", "embed.bias"} | {
+        f"fc{i}.{p}" for i in range(3) for p in ("weight", "bias")}
 
 
 # ------------------------------------------------------------------------------------------------
