@@ -12,7 +12,7 @@ from ganforge.core.specs import DataInfo
 from ganforge.plugins.stylegan3.config import StyleGAN3RConfig, StyleGAN3TConfig
 from ganforge.plugins.stylegan3.generator import build_generator
 from ganforge.plugins.stylegan3.layers import FullyConnectedLayer, MappingNetwork, stored_bias
-from ganforge.plugins.stylegan3.synthesis import SynthesisInput, modulated_conv2d
+from ganforge.plugins.stylegan3.synthesis import SynthesisInput, disc_frequencies, modulated_conv2d
 
 SMALL = {"z_dim": 16, "w_dim": 16, "channel_base": 512, "channel_max": 16}
 
@@ -131,6 +131,29 @@ def test_input_damps_frequencies_pushed_out_of_band():
     want = (1 - (radius - 2) / (8 - 2)).clamp(0, 1)  # fades from the bandwidth (2) to Nyquist (8)
     assert torch.allclose(amplitudes[0], want)
     assert torch.all(amplitudes[0][radius >= 8] == 0) and torch.all(amplitudes[0][radius <= 2] == 1)
+
+
+def test_disc_frequencies_by_hand():
+    torch.manual_seed(5)
+    g = torch.randn(64, 2)
+    torch.manual_seed(5)
+    f = disc_frequencies(64, 3.0)
+    r2 = g.square().sum(1, keepdim=True)
+    torch.testing.assert_close(f, g / r2.sqrt() * 3.0 * torch.exp(-r2 / 4))  # direction * b * sqrt(u)
+
+
+def test_input_affine_rotates_frequencies_and_shifts_phases():
+    inp = make_input()
+    a, tx, ty = 0.7, 0.3, -0.2
+    with torch.no_grad():  # runtime affine output = its bias: (2 cos a, 2 sin a, 2 tx, 2 ty)
+        inp.affine.weight.zero_()
+        inp.affine.bias.copy_(torch.tensor([2 * math.cos(a), 2 * math.sin(a), 2 * tx, 2 * ty]))
+    freqs, phases, _ = inp.transformed_frequencies(torch.randn(2, 8))
+    c, s = math.cos(a), math.sin(a)
+    linear = torch.tensor([[c, -s], [s, c]])  # x -> R (x - t): the inverse rotation and translation
+    offset = linear @ torch.tensor([-tx, -ty])
+    torch.testing.assert_close(freqs[1], inp.freqs @ linear)
+    torch.testing.assert_close(phases[1], inp.phases + inp.freqs @ offset)
 
 
 @pytest.mark.parametrize("random_affine", [False, True])
