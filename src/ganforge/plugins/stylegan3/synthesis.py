@@ -145,8 +145,8 @@ class SynthesisInput(torch.nn.Module):
         frequencies ``f A`` and phases ``phi + f.b``.
         """
         params = self.affine(w)
-        unit = params / params[:, :2].norm(dim=1, keepdim=True)
-        rotation, translation = _rotation_translation(*unit.unbind(dim=1))
+        rotation_length = params[:, :2].norm(dim=1, keepdim=True)  # |(r_c, r_s)|, divides all four
+        rotation, translation = _rotation_translation(*(params / rotation_length).unbind(dim=1))
         mapping = rotation @ translation @ self.transform.unsqueeze(0)  # [N, 3, 3]
         linear, offset = mapping[:, :2, :2], mapping[:, :2, 2:]
         base = self.freqs.unsqueeze(0)  # [1, C, 2]
