@@ -86,7 +86,8 @@ UPSTREAM_STATEMENTS: tuple[tuple[str, str], ...] = (
     (_SG3 + "training/networks_stylegan3.py",
      "self.magnitude_ema.copy_(magnitude_cur.lerp(self.magnitude_ema, self.magnitude_ema_beta))"),
     (_SG3 + "training/networks_stylegan3.py",
-     "self.tmp_sampling_rate = max(in_sampling_rate, out_sampling_rate) * (1 if is_torgb else lrelu_upsampling)"),
+     "self.tmp_sampling_rate = max(in_sampling_rate, out_sampling_rate) * "
+     "(1 if is_torgb else lrelu_upsampling)"),
     (_SG3 + "training/networks_stylegan3.py",
      "pad_total -= (self.in_size + self.conv_kernel - 1) * self.up_factor"),
     (_SG3 + "training/networks_stylegan3.py", "pad_total += self.up_taps + self.down_taps - 2"),
@@ -116,14 +117,16 @@ UPSTREAM_STATEMENTS: tuple[tuple[str, str], ...] = (
     (_SG3 + "training/loss.py",
      "pl_noise = torch.randn_like(gen_img) / np.sqrt(gen_img.shape[2] * gen_img.shape[3])"),
     (_SG3 + "training/loss.py",
-     "pl_grads = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], create_graph=True, "
+     "pl_grads = torch.autograd.grad(outputs=[(gen_img * pl_noise).sum()], inputs=[gen_ws], "
+     "create_graph=True, "
      "only_inputs=True)[0]"),
     (_SG3 + "training/loss.py", "pl_mean = self.pl_mean.lerp(pl_lengths.mean(), self.pl_decay)"),
     (_SG3 + "training/loss.py",
      "r1_grads = torch.autograd.grad(outputs=[real_logits.sum()], inputs=[real_img_tmp], create_graph=True, "
      "only_inputs=True)[0]"),
     (_SG3 + "training/loss.py", "phase = {'Greg': 'none', 'Gboth': 'Gmain'}.get(phase, phase)"),
-    (_SG3 + "training/loss.py", "real_img_tmp = real_img.detach().requires_grad_(phase in ['Dreg', 'Dboth'])"),
+    (_SG3 + "training/loss.py",
+     "real_img_tmp = real_img.detach().requires_grad_(phase in ['Dreg', 'Dboth'])"),
     # training/augment.py
     (_SG3 + "training/augment.py", "p_rot = 1 - torch.sqrt((1 - self.rotate * self.p).clamp(0, 1))"),
     (_SG3 + "training/augment.py", "Hz_hi = Hz_lo * ((-1) ** np.arange(Hz_lo.size))"),
@@ -157,7 +160,8 @@ UPSTREAM_STATEMENTS: tuple[tuple[str, str], ...] = (
     (_SG3 + "metrics/metric_utils.py", "mean = self.raw_mean / self.num_items"),
     (_SG3 + "metrics/metric_utils.py", "x = x[:self.max_items - self.num_items]"),
     (_SG3 + "metrics/metric_utils.py",
-     "item_subset = [(i * opts.num_gpus + opts.rank) % num_items for i in range((num_items - 1) // opts.num_gpus + 1)]"),
+     "item_subset = [(i * opts.num_gpus + opts.rank) % num_items "
+     "for i in range((num_items - 1) // opts.num_gpus + 1)]"),
     (_SG3 + "metrics/metric_utils.py",
      "return (self.max_items is not None) and (self.num_items >= self.max_items)"),
     # metrics/equivariance.py
@@ -191,8 +195,10 @@ UPSTREAM_STATEMENTS: tuple[tuple[str, str], ...] = (
     ("autonomousvision/frequency_bias utils/spectrum.py",
      "shifts = torch.tensor(data.shape[1:]).div(2, rounding_mode='floor')"),
     ("autonomousvision/frequency_bias utils/spectrum.py",
-     "power_spec = torch.cat([power_spec[:, :N_2+1], power_spec[:, N_2:N_2+1], power_spec[:, N_2+1:]], dim=1)"),
-    ("autonomousvision/frequency_bias utils/spectrum.py", "tbin = csim[..., rind[1:]] - csim[..., rind[:-1]]"),
+     "power_spec = torch.cat([power_spec[:, :N_2+1], power_spec[:, N_2:N_2+1], power_spec[:, N_2+1:]], "
+     "dim=1)"),
+    ("autonomousvision/frequency_bias utils/spectrum.py",
+     "tbin = csim[..., rind[1:]] - csim[..., rind[:-1]]"),
 )
 
 #: Hits tolerated for now in files another change owns: ``{path: statements}``. Each entry is a debt
@@ -301,7 +307,8 @@ def scanned_files(root: Path = ROOT) -> list[Path]:
     for name in SCANNED_DIRS:
         base = root / name
         if base.is_dir():
-            files += [p for p in sorted(base.rglob("*")) if p.is_file() and p.suffix in PY_SUFFIXES | C_SUFFIXES]
+            files += [p for p in sorted(base.rglob("*"))
+                      if p.is_file() and p.suffix in PY_SUFFIXES | C_SUFFIXES]
     return files
 
 
@@ -345,8 +352,8 @@ def test_no_upstream_statement_in_the_tree():
     report = "\n".join(f"  {path}:{line}: {stmt}   [{source}]" for path, line, source, stmt in new)
     assert not new, f"statements transcribed from upstream sources (rewrite them from the maths):\n{report}"
     for path, stmt in stale:
-        warnings.warn(f"PENDING_REWRITE lists {stmt!r} for {path}, which no longer contains it: remove the entry",
-                      stacklevel=1)
+        warnings.warn(f"PENDING_REWRITE lists {stmt!r} for {path}, which no longer contains it: "
+                      f"remove the entry", stacklevel=1)
 
 
 def test_pending_rewrites_name_listed_statements():
@@ -377,7 +384,8 @@ def test_a_pasted_statement_is_found_despite_renames_layout_and_comments(tmp_pat
         "    rates = np.exp2(np.ceil(np.log2(np.minimum(bands * 2, net.img_resolution))))\n"
         "    return rates\n")
     cuda = tmp_path / "pasted.cu"
-    cuda.write_text("/* x */ scalar_t bias = (p.b) ? (scalar_t)((const T*)p.b)[(i / p.stepB) % p.sizeB] : 0; // y\n")
+    cuda.write_text("/* x */ scalar_t bias = (p.b) ? (scalar_t)((const T*)p.b)[(i / p.stepB) % p.sizeB] : 0;"
+                    " // y\n")
     hits = find_upstream_statements([pasted, cuda], root=tmp_path)
     assert ("pasted.py", 3) in {(path, line) for path, line, _, _ in hits}
     assert ("pasted.py", 6) in {(path, line) for path, line, _, _ in hits}

@@ -37,7 +37,8 @@ def test_fully_connected_runtime_parameters():
 def test_mapping_layer_widths_and_buffers():
     m = MappingNetwork(z_dim=5, c_dim=3, w_dim=7, num_ws=2, num_layers=3, embed_features=4, layer_features=9)
     shapes = {k: tuple(v.shape) for k, v in m.state_dict().items() if k.endswith("weight")}
-    assert shapes == {"embed.weight": (4, 3), "fc0.weight": (9, 9), "fc1.weight": (9, 9), "fc2.weight": (7, 9)}
+    assert shapes == {"embed.weight": (4, 3), "fc0.weight": (9, 9), "fc1.weight": (9, 9),
+                      "fc2.weight": (7, 9)}
     assert m.tracks_w_avg and m.w_avg.shape == (7,)
     single = MappingNetwork(z_dim=5, c_dim=0, w_dim=7, num_ws=None, num_layers=1, w_avg_beta=None)
     assert tuple(single.fc0.weight.shape) == (7, 5) and not single.tracks_w_avg

@@ -149,7 +149,8 @@ def test_heatmap_db_centres_dc_closes_the_axes_and_smooths(size):
     np.testing.assert_array_equal(hmap[:, size], hmap[:, 0])
     assert hmap[size // 2, size // 2] == pytest.approx(10 * np.log10(spectrum[0, 0]))  # DC in the middle
     blurred, _ = heatmap_db(spectrum, 3, smooth=0.5)  # sigma: 0.5 cycles per image = size / 3 * 0.5 bins
-    np.testing.assert_allclose(blurred, scipy.ndimage.gaussian_filter(hmap, sigma=size / 3 * 0.5, mode="nearest"))
+    want = scipy.ndimage.gaussian_filter(hmap, sigma=size / 3 * 0.5, mode="nearest")
+    np.testing.assert_allclose(blurred, want)
     flat, _ = heatmap_db(np.full((size, size), 100.0), 2, smooth=2.0)
     np.testing.assert_allclose(flat, 20.0)
     assert heatmap_db(np.zeros((size, size)), 2)[0].max() == pytest.approx(-300)  # floor at 1e-30

@@ -104,12 +104,14 @@ def layer_schedule(img_resolution: int, img_channels: int, channel_base: int = 3
     half_widths = np.maximum(stopbands, rates / 2) - cutoffs
     is_last_two = index >= num_layers - 1
     sizes = np.where(is_last_two, img_resolution, rates + 2 * margin_size)
-    widths = np.where(index == num_layers, img_channels, np.rint(np.minimum(channel_base / 2 / cutoffs, channel_max)))
+    widths = np.rint(np.minimum(channel_base / 2 / cutoffs, channel_max))  # fewer channels at higher cutoffs
+    widths = np.where(index == num_layers, img_channels, widths)
     bands = [_Band(int(c), int(n), int(r), float(f), float(h))
              for c, n, r, f, h in zip(widths, sizes, rates, cutoffs, half_widths, strict=True)]
 
     first = bands[0]
-    inp = InputSpec(channels=first.channels, size=first.size, sampling_rate=float(rates[0]), bandwidth=first.cutoff)
+    inp = InputSpec(channels=first.channels, size=first.size, sampling_rate=float(rates[0]),
+                    bandwidth=first.cutoff)
     layers = []
     for i, (src, dst) in enumerate(zip([first, *bands[:-1]], bands, strict=True)):  # layer 0 reads the input
         layers.append(LayerSpec(

@@ -216,7 +216,8 @@ class SynthesisLayer(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.zeros([self.out_channels]))
         self.register_buffer("magnitude_ema", torch.ones([]))
         # ToRGB is not demodulated: its styles carry the weight's equalized-lr gain instead.
-        self.torgb_style_gain = 1 / np.sqrt(self.in_channels * self.conv_kernel ** 2) if self.is_torgb else None
+        fan_in = self.in_channels * self.conv_kernel ** 2
+        self.torgb_style_gain = 1 / np.sqrt(fan_in) if self.is_torgb else None
 
         tmp, self.up_factor, self.up_taps, self.down_factor, self.down_taps = resampling(
             spec.in_sampling_rate, spec.out_sampling_rate, spec.is_torgb, lrelu_upsampling, filter_size)
