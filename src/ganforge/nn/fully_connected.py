@@ -73,9 +73,12 @@ class FullyConnectedLayer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, in_features]
         weight, bias = self.runtime_parameters(x.dtype)
-        if self.activation == "linear":
-            return F.linear(x, weight, bias)  # the bias is fused into the matrix product (addmm)
-        return bias_act(F.linear(x, weight), bias, act=self.activation)
+        if self.activation != "linear" or bias is None:
+            return bias_act(F.linear(x, weight), bias, act=self.activation)
+        # Linear with a bias: one GEMM that starts from the bias. The bias goes in as a [1, out] row:
+        # on CUDA a 1-D bias can switch addmm to cuBLASLt's fused-bias epilogue, whose last bits may
+        # differ from the official layer's.
+        return torch.addmm(bias[None], x, weight.T)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

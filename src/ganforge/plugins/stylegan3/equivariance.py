@@ -217,7 +217,7 @@ def affine_resample(x: torch.Tensor, mat: torch.Tensor, up: int = 4, a: int = 3,
     f = bandlimited_affine_filter(mat, a=a, amax=amax, up=up).to(x.device)
     p = f.shape[0] // 2
     theta = _sampling_theta(mat, w, h, up, p).to(x.device)
-    grid = F.affine_grid(theta.expand(n, 2, 3), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.expand(n, 2, 3).contiguous(), list(x.shape), align_corners=False)
     y = upsample2d(x, f, up=up, padding=p)
     inner = slice(2 * p + 1, -(2 * p + 1))
     return grid_sample(y, grid), grid_sample(_box_mask(y, inner, inner), grid)
