@@ -11,7 +11,7 @@ facts used to *detect* copying, never code that runs. Every ``.py``, ``.c``/``.c
 them after normalising both sides the same way (:func:`normalise`):
 
 * comments, line breaks and indentation are dropped; whitespace between tokens does not matter;
-* quotes, number spellings (``1e-8`` / ``1e-08``) and letter case are made uniform;
+* quotes, number spellings (``1e-8`` / ``1e-08``, ``0`` / ``0.0``) and letter case are made uniform;
 * local names (``self`` included) become a placeholder ``_``, so a statement with renamed
   variables still matches. Attribute names (after ``.``), keyword-argument names, called
   functions, keywords, builtins and the usual module aliases (``torch``, ``np``, ``F``, ...) are
@@ -253,11 +253,11 @@ def _c_tokens(text: str) -> Iterator[tuple[str, str, int]]:
 
 
 def _canonical_literal(kind: str, text: str) -> str:
-    if kind == "num":
-        digits = text.rstrip("fFuUlL").lower()
+    if kind == "num":  # 0, 0.0, 0., 1e3 and 1000 all read as the same number
+        digits = text.rstrip("fFuUlL").lower().replace("_", "")
         try:
-            return str(int(digits, 0))
-        except ValueError:
+            return repr(float(int(digits, 0)))
+        except (ValueError, OverflowError):
             try:
                 return repr(float(digits))
             except ValueError:
