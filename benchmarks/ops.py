@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import scipy.signal
 import torch
 import torch.nn.functional as F
@@ -40,6 +39,8 @@ from ganforge.ops import bias_act, conv2d_resample, filtered_lrelu, fma, grid_sa
 from ganforge.ops import _utils, grid_sample_gradfix  # noqa: E402
 from ganforge.ops.filtered_lrelu import _filtered_lrelu_ref  # noqa: E402
 from ganforge.ops.grid_sample_gradfix import _grid_sample_ref  # noqa: E402
+from ganforge.plugins.stylegan3.filters import design_lowpass_filter  # noqa: E402
+from ganforge.plugins.stylegan3.schedule import layer_padding, layer_schedule, resampling  # noqa: E402
 
 try:
     from rich.console import Console
@@ -258,45 +259,23 @@ def _with_grad_path(x, fu, fd, b, kwargs):
 def sg3_schedule(res=256, channel_base=32768, channel_max=512, img_channels=3, num_layers=14, num_critical=2,
                  first_cutoff=2.0, first_stopband=2 ** 2.1, last_stopband_rel=2 ** 0.3, margin=10, conv_kernel=3,
                  filter_size=6, lrelu_upsampling=2):
-    """The filtered_lrelu calls of a StyleGAN3-T synthesis network (layer schedule of UPSTREAM §2.9)."""
-    last_cutoff = res / 2
-    exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
-    cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
-    stopbands = first_stopband * (last_cutoff * last_stopband_rel / first_stopband) ** exponents
-    rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, res))))
-    half_widths = np.maximum(stopbands, rates / 2) - cutoffs
-    sizes = rates + margin * 2
-    sizes[-2:] = res
-    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
-    channels[-1] = img_channels
+    """The filtered_lrelu calls of a StyleGAN3-T synthesis network, from the plugin's layer schedule
+    (:mod:`ganforge.plugins.stylegan3.schedule`, UPSTREAM §2.9): what each ``SynthesisLayer`` runs."""
+    _, specs = layer_schedule(res, img_channels, channel_base, channel_max, num_layers, num_critical, first_cutoff,
+                              first_stopband, last_stopband_rel, margin)
     layers = []
-    for i in range(num_layers + 1):
-        prev = max(i - 1, 0)
-        torgb = i == num_layers
-        tmp_rate = max(rates[prev], rates[i]) * (1 if torgb else lrelu_upsampling)
-        up = int(round(tmp_rate / rates[prev]))
-        down = int(round(tmp_rate / rates[i]))
-        k = 1 if torgb else conv_kernel
-        fu = _design(filter_size * up if up > 1 and not torgb else 1, cutoffs[prev], half_widths[prev], tmp_rate)
-        fd = _design(filter_size * down if down > 1 and not torgb else 1, cutoffs[i], half_widths[i], tmp_rate)
-        in_size, out_size = int(sizes[prev]), int(sizes[i])
-        taps_u = 1 if fu is None else fu.numel()
-        taps_d = 1 if fd is None else fd.numel()
-        pad_total = (out_size - 1) * down + 1 - (in_size + k - 1) * up + taps_u + taps_d - 2
-        pad_lo = (pad_total + up) // 2
-        pad_hi = pad_total - pad_lo
-        layers.append(dict(name=f"L{i}_{out_size}_{int(channels[i])}", channels=int(channels[i]),
-                           size=in_size + k - 1, up=up, down=down, fu=fu, fd=fd,
-                           padding=[pad_lo, pad_hi, pad_lo, pad_hi], gain=1.0 if torgb else math.sqrt(2),
-                           slope=1.0 if torgb else 0.2, out_size=out_size))
+    for spec in specs:
+        tmp_rate, up, up_taps, down, down_taps = resampling(spec.in_sampling_rate, spec.out_sampling_rate,
+                                                            spec.is_torgb, lrelu_upsampling, filter_size)
+        k = 1 if spec.is_torgb else conv_kernel
+        layers.append(dict(
+            name=spec.name, channels=spec.out_channels, size=spec.in_size + k - 1, up=up, down=down,
+            fu=design_lowpass_filter(up_taps, spec.in_cutoff, spec.in_half_width * 2, tmp_rate),
+            fd=design_lowpass_filter(down_taps, spec.out_cutoff, spec.out_half_width * 2, tmp_rate),
+            padding=layer_padding(spec.in_size, spec.out_size, k, up, down, up_taps, down_taps),
+            gain=1.0 if spec.is_torgb else math.sqrt(2), slope=1.0 if spec.is_torgb else 0.2,
+            out_size=spec.out_size))
     return layers
-
-
-def _design(taps, cutoff, half_width, rate):
-    if taps == 1:
-        return None
-    return torch.tensor(scipy.signal.firwin(numtaps=taps, cutoff=cutoff, width=half_width * 2, fs=rate),
-                        dtype=torch.float32)
 
 
 def sg3_replay(repeats: int, device: str = "cpu", batch: int = 1) -> None:

@@ -11,6 +11,7 @@ Subclasses implement three methods: ``_load_raw_image(raw_idx)``, ``_load_raw_la
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ import torch
 from ganforge.core.errors import DataError
 from ganforge.core.specs import DataInfo
 
-__all__ = ["ImageDataset", "InfiniteSampler", "labels_to_array"]
+__all__ = ["ImageDataset", "InfiniteSampler", "labels_to_array", "subset_indices"]
 
 
 def labels_to_array(labels: Sequence[Any] | None, n: int, source: str = "dataset.json") -> np.ndarray | None:
@@ -51,8 +52,20 @@ def labels_to_array(labels: Sequence[Any] | None, n: int, source: str = "dataset
     raise DataError("labels must be all integers (class indices) or all lists of numbers (vectors)", source)
 
 
+def subset_indices(n: int, max_size: int | None, seed: int) -> np.ndarray:
+    """Sorted int64 raw indices of a seeded random subset of at most ``max_size`` of ``n`` items (all
+    of them when ``max_size`` is None or not smaller than ``n``)."""
+    if max_size is None or n <= max_size:
+        return np.arange(n, dtype=np.int64)
+    chosen = np.random.RandomState(seed % (1 << 31)).permutation(n)[:max_size]
+    return np.sort(chosen).astype(np.int64)
+
+
 class ImageDataset(torch.utils.data.Dataset):
     """Base class of image datasets.
+
+    Item ``i`` of a dataset of ``K`` kept raw images is raw image ``subset[i % K]``, mirrored when
+    ``i >= K`` (the second copy that ``xflip`` adds).
 
     Args:
         name: short name (used in run directory names).
@@ -70,18 +83,9 @@ class ImageDataset(torch.utils.data.Dataset):
         if len(self._raw_shape) != 4:
             raise ValueError(f"raw_shape must be [N, C, H, W], got {raw_shape}")
         self._use_labels = use_labels
-        self._raw_labels: np.ndarray | None = None
-        self._label_shape: list[int] | None = None
-
-        self._raw_idx = np.arange(self._raw_shape[0], dtype=np.int64)
-        if max_size is not None and self._raw_idx.size > max_size:
-            rnd = np.random.RandomState(random_seed % (1 << 31))
-            rnd.shuffle(self._raw_idx)
-            self._raw_idx = np.sort(self._raw_idx[:max_size])
-        self._xflip = np.zeros(self._raw_idx.size, dtype=np.uint8)
-        if xflip:
-            self._raw_idx = np.tile(self._raw_idx, 2)
-            self._xflip = np.concatenate([self._xflip, np.ones_like(self._xflip)])
+        # Private state is name-mangled (``__``) so that subclasses may use any attribute names.
+        self.__subset = subset_indices(self._raw_shape[0], max_size, random_seed)
+        self.__copies = 2 if xflip else 1  # the plain images, then (with xflip) their mirror images
 
     # -- subclass interface ----------------------------------------------------------------------
     def _load_raw_image(self, raw_idx: int) -> np.ndarray:  # uint8 [C, H, W]
@@ -93,25 +97,30 @@ class ImageDataset(torch.utils.data.Dataset):
     def close(self) -> None:
         pass
 
-    # -- labels ------------------------------------------------------------------------------------
-    def _get_raw_labels(self) -> np.ndarray:
-        if self._raw_labels is None:
-            labels = self._load_raw_labels() if self._use_labels else None
-            if labels is None:
-                labels = np.zeros([self._raw_shape[0], 0], dtype=np.float32)
-            assert labels.shape[0] == self._raw_shape[0]
-            self._raw_labels = labels
-        return self._raw_labels
+    # -- items and labels ----------------------------------------------------------------------------
+    def _locate(self, idx: int) -> tuple[int, bool]:
+        """``(raw index, mirrored)`` of item ``idx`` (negative indices count from the end)."""
+        copy, position = divmod(range(len(self))[idx], self.__subset.size)
+        return int(self.__subset[position]), copy == 1
+
+    @functools.cached_property
+    def __labels(self) -> np.ndarray:
+        """The raw labels, loaded once: int64 ``[N]`` classes, float32 ``[N, D]``, or ``[N, 0]`` (none)."""
+        labels = self._load_raw_labels() if self._use_labels else None
+        if labels is None:
+            return np.zeros([self._raw_shape[0], 0], dtype=np.float32)
+        assert labels.shape[0] == self._raw_shape[0]
+        return labels
+
+    @functools.cached_property
+    def __label_shape(self) -> list[int]:
+        if self.__labels.dtype == np.int64:  # class indices, one-hot over 0..max
+            return [int(self.__labels.max()) + 1 if self.__labels.size else 0]
+        return list(self.__labels.shape[1:])
 
     @property
     def label_shape(self) -> list[int]:
-        if self._label_shape is None:
-            raw = self._get_raw_labels()
-            if raw.dtype == np.int64:
-                self._label_shape = [int(raw.max()) + 1 if raw.size else 0]
-            else:
-                self._label_shape = list(raw.shape[1:])
-        return self._label_shape
+        return list(self.__label_shape)
 
     @property
     def label_dim(self) -> int:
@@ -122,31 +131,31 @@ class ImageDataset(torch.utils.data.Dataset):
         return any(x != 0 for x in self.label_shape)
 
     def get_label(self, idx: int) -> np.ndarray:
-        label = self._get_raw_labels()[self._raw_idx[idx]]
-        if label.dtype == np.int64:
-            onehot = np.zeros(self.label_shape, dtype=np.float32)
-            onehot[label] = 1
-            return onehot
-        return label.astype(np.float32, copy=True)
+        """The label of item ``idx`` as float32 ``[label_dim]`` (a class index becomes one-hot)."""
+        raw = self.__labels[self._locate(idx)[0]]
+        if raw.dtype == np.int64:
+            return (np.arange(self.label_dim) == raw).astype(np.float32)
+        return raw.astype(np.float32, copy=True)
 
     def class_index(self, idx: int) -> int | None:
         """Integer class of item ``idx`` (None without integer labels); used to group grids."""
-        raw = self._get_raw_labels()
-        return int(raw[self._raw_idx[idx]]) if raw.dtype == np.int64 and raw.ndim == 1 else None
+        if self.__labels.dtype != np.int64 or self.__labels.ndim != 1:
+            return None
+        return int(self.__labels[self._locate(idx)[0]])
 
-    # -- items -------------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self._raw_idx.size)
+        return int(self.__subset.size * self.__copies)
 
     def __getitem__(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
-        image = self._load_raw_image(int(self._raw_idx[idx]))
+        raw_idx, mirrored = self._locate(idx)
+        image = self._load_raw_image(raw_idx)
         if not (isinstance(image, np.ndarray) and image.dtype == np.uint8):
             raise TypeError(f"{type(self).__name__}._load_raw_image must return a uint8 ndarray")
         expected = tuple(self._raw_shape[1:])
         if image.shape != expected:
             raise DataError(f"image {idx} has shape {image.shape}, expected {expected}", self._name)
-        if self._xflip[idx]:
-            image = image[:, :, ::-1]
+        if mirrored:
+            image = np.flip(image, axis=2)  # [C, H, W]: mirror the width
         return np.ascontiguousarray(image), self.get_label(idx)
 
     # -- metadata ----------------------------------------------------------------------------------

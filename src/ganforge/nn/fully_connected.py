@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ganforge.ops import bias_act
@@ -32,6 +33,7 @@ def set_weight_and_bias(module: nn.Module, weight: torch.Tensor, bias: torch.Ten
     else:
         module.register_buffer("weight", weight)
         module.register_buffer("bias", bias)  # a None buffer is absent from the state dict
+
 
 class FullyConnectedLayer(nn.Module):
     """``y = act(x @ (W * lr_mul / sqrt(in)).T + b * lr_mul)``.
@@ -57,22 +59,26 @@ class FullyConnectedLayer(nn.Module):
         self.activation = activation
         self.lr_multiplier = float(lr_multiplier)
         self.weight_gain = self.lr_multiplier / math.sqrt(self.in_features)
-        self.bias_gain = self.lr_multiplier
         weight = torch.randn([self.out_features, self.in_features]) / self.lr_multiplier
         bias_t = torch.full([self.out_features], float(bias_init), dtype=torch.float32) if bias else None
         set_weight_and_bias(self, weight, bias_t, trainable)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: [N, in_features]
-        w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
-            return torch.addmm(b.unsqueeze(0), x, w.t())
-        return bias_act(x.matmul(w.t()), b, act=self.activation)
+    def runtime_parameters(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The weight and bias the layer computes with, in ``dtype``: the stored tensors times their
+        equalized-lr gains (``lr_multiplier / sqrt(in_features)`` and ``lr_multiplier``)."""
+        weight = self.weight.to(dtype) * self.weight_gain
+        if self.bias is None:
+            return weight, None
+        return weight, self.bias.to(dtype) * self.lr_multiplier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [N, in_features]
+        weight, bias = self.runtime_parameters(x.dtype)
+        if self.activation != "linear" or bias is None:
+            return bias_act(F.linear(x, weight), bias, act=self.activation)
+        # Linear with a bias: one GEMM that starts from the bias. The bias goes in as a [1, out] row:
+        # on CUDA a 1-D bias can switch addmm to cuBLASLt's fused-bias epilogue, whose last bits may
+        # differ from the official layer's.
+        return torch.addmm(bias[None], x, weight.T)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -46,6 +46,9 @@ class MappingNetwork(nn.Module):
     Attribute and buffer names (``embed``, ``fc{i}``, ``w_avg``) are those of the official networks.
     """
 
+    #: The fully connected layer class of ``embed`` and ``fc{i}`` (StyleGAN3 swaps in its own).
+    layer_class: type[nn.Module] = FullyConnectedLayer
+
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int | None, num_layers: int = 8,
                  embed_features: int | None = None, layer_features: int | None = None,
                  activation: str = "lrelu", lr_multiplier: float = 0.01,
@@ -60,21 +63,57 @@ class MappingNetwork(nn.Module):
         self.num_layers = int(num_layers)
         self.w_avg_beta = w_avg_beta
         self.lr_multiplier = float(lr_multiplier)
-        if embed_features is None:
-            embed_features = w_dim
-        if c_dim == 0:
-            embed_features = 0
-        if layer_features is None:
-            layer_features = w_dim
-        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
-        if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, embed_features)
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{idx}", layer)
-        if num_ws is not None and w_avg_beta is not None:
-            self.register_buffer("w_avg", torch.zeros([w_dim]))
+        label_width = 0
+        if self.c_dim > 0:
+            label_width = self.w_dim if embed_features is None else int(embed_features)
+            self.embed = self.layer_class(self.c_dim, label_width)
+        hidden = self.w_dim if layer_features is None else int(layer_features)
+        last = self.num_layers - 1
+        for idx in range(self.num_layers):  # fc0 reads [z, embedded c]; the last layer writes w
+            fan_in = self.z_dim + label_width if idx == 0 else hidden
+            fan_out = self.w_dim if idx == last else hidden
+            self.add_module(f"fc{idx}", self.layer_class(fan_in, fan_out, activation=activation,
+                                                          lr_multiplier=lr_multiplier))
+        if self.tracks_w_avg:
+            self.register_buffer("w_avg", torch.zeros([self.w_dim]))
+
+    @property
+    def tracks_w_avg(self) -> bool:
+        """Whether the network keeps the running mean ``w_avg`` (needs a broadcast and a decay)."""
+        return self.num_ws is not None and self.w_avg_beta is not None
+
+    def _embed_inputs(self, z: torch.Tensor | None, c: torch.Tensor | None) -> torch.Tensor:
+        """``[normalised z, normalised embed(c)]`` (either part absent when its size is 0)."""
+        parts = []
+        for name, value, size in (("z", z, self.z_dim), ("c", c, self.c_dim)):
+            if size == 0:
+                continue
+            if value is None or value.ndim != 2 or value.shape[1] != size:
+                raise ValueError(f"MappingNetwork: {name} must be [N, {size}], got "
+                                 f"{None if value is None else tuple(value.shape)}")
+            value = value.to(torch.float32)
+            parts.append(normalize_2nd_moment(value if name == "z" else self.embed(value)))
+        return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+    @torch.no_grad()
+    def _update_w_avg(self, w: torch.Tensor) -> None:
+        """EMA of the batch mean: ``w_avg <- lerp(mean_n(w), w_avg, w_avg_beta)``."""
+        batch_mean = w.mean(dim=0)
+        self.w_avg.copy_(torch.lerp(batch_mean, self.w_avg, self.w_avg_beta))
+
+    def _truncate(self, ws: torch.Tensor, psi: float, cutoff: int | None) -> torch.Tensor:
+        """``lerp(w_avg, ws, psi)`` on the first ``cutoff`` ws (all when None), a new tensor.
+
+        Done as one interpolation with a per-ws strength: ``psi`` for the truncated ws, 1 (which
+        returns ``ws`` exactly) for the others.
+        """
+        if not hasattr(self, "w_avg"):
+            raise ValueError("truncation needs a running mean of w (w_avg_beta is None)")
+        if self.num_ws is None or cutoff is None:
+            return torch.lerp(self.w_avg, ws, psi)
+        strength = torch.ones([self.num_ws, 1], dtype=ws.dtype, device=ws.device)
+        strength[:cutoff] = psi
+        return torch.lerp(self.w_avg, ws, strength)
 
     def forward(self, z: torch.Tensor | None, c: torch.Tensor | None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
@@ -88,33 +127,15 @@ class MappingNetwork(nn.Module):
         Returns:
             ``[N, num_ws, w_dim]`` (``[N, w_dim]`` when ``num_ws`` is None), float32.
         """
-        x = None
-        if self.z_dim > 0:
-            if z is None or z.ndim != 2 or z.shape[1] != self.z_dim:
-                raise ValueError(f"MappingNetwork: z must be [N, {self.z_dim}], got "
-                                 f"{None if z is None else tuple(z.shape)}")
-            x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
-                raise ValueError(f"MappingNetwork: c must be [N, {self.c_dim}], got "
-                                 f"{None if c is None else tuple(c.shape)}")
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1) if x is not None else y
-        assert x is not None
+        w = self._embed_inputs(z, c)
         for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        if update_emas and self.w_avg_beta is not None and hasattr(self, "w_avg"):
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
-        if self.num_ws is not None:
-            x = x.unsqueeze(1).repeat([1, self.num_ws, 1])  # [N, num_ws, w_dim]
+            w = getattr(self, f"fc{idx}")(w)
+        if update_emas and self.tracks_w_avg:
+            self._update_w_avg(w)
+        ws = w if self.num_ws is None else w[:, None, :].expand(-1, self.num_ws, -1).contiguous()
         if truncation_psi != 1:
-            if not hasattr(self, "w_avg"):
-                raise ValueError("truncation needs a running mean of w (w_avg_beta is None)")
-            if self.num_ws is None or truncation_cutoff is None:
-                x = self.w_avg.lerp(x, truncation_psi)
-            else:
-                x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
-        return x
+            ws = self._truncate(ws, truncation_psi, truncation_cutoff)
+        return ws
 
     def extra_repr(self) -> str:
         return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, "

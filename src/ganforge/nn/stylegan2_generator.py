@@ -79,7 +79,7 @@ class StyleGAN2Generator(nn.Module):
         """Replace ws from a layer drawn from 1..num_ws-1 onwards by the ws of a fresh latent, with
         probability ``style_mixing_prob`` (one draw per batch)."""
         num_ws = ws.shape[1]
-        first_mixed = torch.empty((), dtype=torch.int64, device=ws.device).random_(1, num_ws)
+        first_mixed = torch.randint(1, num_ws, (), device=ws.device)
         mixing = torch.rand((), device=ws.device) < self.style_mixing_prob
         second = self.mapping(torch.randn_like(z), c, update_emas=False)
         boundary = torch.where(mixing, first_mixed, torch.full_like(first_mixed, num_ws))

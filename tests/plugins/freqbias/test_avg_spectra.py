@@ -135,3 +135,22 @@ def test_native_checkpoint_source(tmp_path, toy_plugins):
     spectrum, size = load_spectrum(calc_spectrum(snapshot, tmp_path / "g.npz", mean=mean, std=std, num=6,
                                                  batch=4, interp=1))
     assert size == 8 and spectrum.shape == (8, 8) and np.isfinite(spectrum).all()
+
+
+@pytest.mark.parametrize("size", [8, 9])
+def test_heatmap_db_centres_dc_closes_the_axes_and_smooths(size):
+    import scipy.ndimage
+
+    spectrum = np.random.default_rng().uniform(0.1, 10, (size, size))
+    hmap, freqs = heatmap_db(spectrum, 4)
+    assert hmap.shape == (size + 1, size + 1) and freqs.shape == (size + 1,)
+    np.testing.assert_allclose(hmap[:size, :size], 10 * np.log10(np.fft.fftshift(spectrum)))
+    np.testing.assert_array_equal(hmap[size], hmap[0])  # the first row and column repeat at the end
+    np.testing.assert_array_equal(hmap[:, size], hmap[:, 0])
+    assert hmap[size // 2, size // 2] == pytest.approx(10 * np.log10(spectrum[0, 0]))  # DC in the middle
+    blurred, _ = heatmap_db(spectrum, 3, smooth=0.5)  # sigma: 0.5 cycles per image = size / 3 * 0.5 bins
+    want = scipy.ndimage.gaussian_filter(hmap, sigma=size / 3 * 0.5, mode="nearest")
+    np.testing.assert_allclose(blurred, want)
+    flat, _ = heatmap_db(np.full((size, size), 100.0), 2, smooth=2.0)
+    np.testing.assert_allclose(flat, 20.0)
+    assert heatmap_db(np.zeros((size, size)), 2)[0].max() == pytest.approx(-300)  # floor at 1e-30

@@ -8,7 +8,7 @@ import scipy.linalg
 import torch
 
 from ganforge.plugins.default_metrics import formulas
-from ganforge.plugins.default_metrics.stats import FeatureStats
+from ganforge.plugins.default_metrics.stats import FeatureSet
 
 
 def _fid_scipy(mu1, s1, mu2, s2):
@@ -113,15 +113,15 @@ def test_ppl_reduce_drops_the_extreme_percentiles():
     assert formulas.ppl_reduce(values) < 10
 
 
-def test_feature_stats_mean_cov_in_float64_and_max_items():
+def test_feature_set_mean_cov_in_float64_and_limit():
     rng = np.random.default_rng(1234)
     x = rng.standard_normal((250, 6)).astype(np.float32) * 3 + 1
-    stats = FeatureStats(capture_all=True, capture_mean_cov=True, max_items=200)
+    features = FeatureSet(limit=200, keep_rows=True, keep_moments=True)
     for chunk in np.array_split(x, 7):
-        stats.append(chunk)
-    assert stats.num_items == 200 and stats.is_full()
-    mean, cov = stats.get_mean_cov()
+        features.add(chunk)
+    assert features.count == 200 and features.full
+    mean, cov = features.gaussian()
     ref = x[:200].astype(np.float64)
     np.testing.assert_allclose(mean, ref.mean(0), rtol=1e-10)
     np.testing.assert_allclose(cov, np.cov(ref, rowvar=False, bias=True), rtol=1e-8, atol=1e-10)
-    np.testing.assert_array_equal(stats.get_all(), x[:200])
+    np.testing.assert_array_equal(features.rows(), x[:200])

@@ -38,26 +38,26 @@ def test_real_stats_cache_is_keyed_by_content_detector_and_options(tmp_path):
     data = _images_config(folder)
 
     def run(det=det, data=data, **kw):
-        stats, prov = real_stats(data, det, det.features, cfg, capture_mean_cov=True, **kw)
+        stats, prov = real_stats(data, det, det.features, cfg, keep_moments=True, **kw)
         return stats, prov["stats_cache"], prov["dataset_hash"]
 
     first, state, digest = run()
-    assert state == "miss" and first.num_items == 12
+    assert state == "miss" and first.count == 12
     again, state, digest2 = run()
     assert state == "hit" and digest2 == digest
-    np.testing.assert_array_equal(again.get_mean_cov()[1], first.get_mean_cov()[1])
+    np.testing.assert_array_equal(again.gaussian()[1], first.gaussian()[1])
     time.sleep(0.01)
     write_images(folder, 1, seed=99)  # rewrite img0000.png: new content, size/mtime
     changed, state, digest3 = run()
     assert state == "miss" and digest3 != digest
-    assert not np.allclose(changed.get_mean_cov()[0], first.get_mean_cov()[0])
+    assert not np.allclose(changed.gaussian()[0], first.gaussian()[0])
     assert run()[1] == "hit"
     other = type(det)(**{**det.__dict__, "sha256": "0" * 64})  # same network, different weights checksum
     assert run(det=other)[1] == "miss"
     assert run(max_items=5)[1] == "miss" and run(max_items=5)[1] == "hit"
     assert run(data=_images_config(folder, xflip=True))[1] == "miss"
     no_cache = METRIC_CONFIGS["fid50k_full"](**TINY, cache=False)
-    assert real_stats(data, det, det.features, no_cache, capture_mean_cov=True)[1]["stats_cache"] == "off"
+    assert real_stats(data, det, det.features, no_cache, keep_moments=True)[1]["stats_cache"] == "off"
 
 
 def test_metric_results_are_reproducible_for_a_seed_and_carry_provenance(toy_network):

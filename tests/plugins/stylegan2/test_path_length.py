@@ -93,3 +93,13 @@ def test_state_dict_round_trip():
 def test_interval_one_runs_in_the_main_phase():
     term = PathLengthTerm(PathLengthConfig(interval=1))
     assert term.interval is None
+
+
+def test_image_direction_scale():
+    from ganforge.plugins.stylegan2.path_length import image_direction
+
+    img = torch.zeros(64, 3, 16, 32)
+    y = image_direction(img)
+    assert y.shape == img.shape and y.dtype == img.dtype
+    # N(0, 1) / sqrt(H * W): each image's squared norm is about C (= 3), whatever the resolution
+    assert y.square().sum(dim=[1, 2, 3]).mean().item() == pytest.approx(3.0, rel=0.05)

@@ -56,6 +56,18 @@ def test_integer_translation_shifts_and_masks():
     assert torch.equal(z, x) and m.all()
 
 
+def test_translation_out_of_the_image_and_the_masks_of_filtered_borders():
+    x = torch.randn(1, 2, 8, 8)
+    z, m = eq.integer_translation(x, 1.0, 0.0)  # a whole image width: nothing left
+    assert not z.any() and not m.any()
+    _, m = eq.pseudo_rotation(x, 0.4)  # a=3: 11 taps, 5 on each side, more than half of 8 pixels
+    assert not m.any()
+    _, m = eq.pseudo_rotation(torch.randn(1, 1, 16, 16), 0.4)
+    valid = m[0, 0].nonzero()
+    assert valid.min(0).values.tolist() == [5, 5] and valid.max(0).values.tolist() == [10, 10]
+    assert m.sum() == 6 * 6
+
+
 def test_fractional_translation_of_a_band_limited_image():
     x = sinusoids(32)
     for t in ((2.4 / 32, -1.7 / 32), (-0.125, 0.0625), (0.3 / 32, 0.0)):

@@ -12,6 +12,8 @@ from ganforge.plugins.stylegan3.config import StyleGAN3RConfig, StyleGAN3TConfig
 from ganforge.plugins.stylegan3.filters import (
     design_lowpass_filter,
     frequency_response,
+    jinc,
+    kaiser_for_transition,
     kaiser_sinc,
     radial_jinc,
 )
@@ -83,6 +85,25 @@ def test_radial_jinc_properties(numtaps, fc, fh, fs):
 def test_odd_radial_filter_has_a_finite_centre():
     f = radial_jinc(7, 3.0, 4.0, 16)
     assert np.isfinite(f).all() and f[3, 3] == f.max()
+
+
+def test_jinc_values_and_limit():
+    import scipy.special
+
+    r = np.array([0.0, 0.05, 0.1, 0.37])
+    want = [2.5, *(scipy.special.j1(2 * np.pi * 2.5 * x) / (np.pi * x) for x in r[1:])]
+    np.testing.assert_allclose(jinc(r, 2.5), want, rtol=1e-12)
+    np.testing.assert_allclose(jinc(np.array([1e-9]), 2.5), [2.5], rtol=1e-9)  # continuous at 0
+
+
+@pytest.mark.parametrize(("numtaps", "width", "fs"), [(12, 8.0, 32.0), (24, 20.5, 256.0), (7, 4.0, 16.0)])
+def test_kaiser_for_transition_follows_kaisers_design_formulas(numtaps, width, fs):
+    atten = 2.285 * (numtaps - 1) * np.pi * (width / (fs / 2)) + 7.95  # dB (Kaiser 1974)
+    beta = 0.1102 * (atten - 8.7) if atten > 50 else (
+        0.5842 * (atten - 21) ** 0.4 + 0.07886 * (atten - 21) if atten > 21 else 0.0)
+    k = np.arange(numtaps)
+    want = np.i0(beta * np.sqrt(1 - (2 * k / (numtaps - 1) - 1) ** 2)) / np.i0(beta)
+    np.testing.assert_allclose(kaiser_for_transition(numtaps, width, fs), want, rtol=1e-9)
 
 
 def test_design_lowpass_filter_buffers():

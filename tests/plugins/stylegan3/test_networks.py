@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from ganforge.core.specs import DataInfo
 from ganforge.plugins.stylegan3.config import StyleGAN3RConfig, StyleGAN3TConfig
 from ganforge.plugins.stylegan3.generator import build_generator
-from ganforge.plugins.stylegan3.layers import FullyConnectedLayer, MappingNetwork
-from ganforge.plugins.stylegan3.synthesis import SynthesisInput, modulated_conv2d
+from ganforge.plugins.stylegan3.layers import FullyConnectedLayer, MappingNetwork, stored_bias
+from ganforge.plugins.stylegan3.synthesis import SynthesisInput, disc_frequencies, modulated_conv2d
 
 SMALL = {"z_dim": 16, "w_dim": 16, "channel_base": 512, "channel_max": 16}
 
@@ -75,6 +75,24 @@ def test_conditional_mapping_embeds_labels():
     with pytest.raises(ValueError, match=r"c must be \[N, 3\]"):
         m(z, None)
 
+def test_stored_bias_is_the_runtime_bias_over_lr_multiplier():
+    b = stored_bias([1, 0, 0.5, -2], 4, 0.01)
+    assert b.dtype == torch.float32 and b.shape == (4,)
+    torch.testing.assert_close(b * 0.01, torch.tensor([1, 0, 0.5, -2.0]))
+    assert torch.equal(stored_bias(0.3, 3, 1.0), torch.full([3], 0.3))
+    with pytest.raises(ValueError):
+        stored_bias([1, 2], 3, 1.0)  # neither one value nor one per output
+
+
+def test_mapping_is_built_from_stylegan3_layers():
+    m = MappingNetwork(z_dim=8, c_dim=3, w_dim=6, num_ws=4, num_layers=3, lr_multiplier=0.1)
+    layers = [m.embed, m.fc0, m.fc1, m.fc2]
+    assert all(type(layer) is FullyConnectedLayer for layer in layers)
+    assert [layer.activation for layer in layers] == ["linear", "lrelu", "lrelu", "lrelu"]
+    assert m.fc0.weight.std().item() == pytest.approx(10.0, rel=0.3)  # weight_init / lr_multiplier
+    assert set(m.state_dict()) == {"w_avg", "embed.weight", "embed.bias"} | {
+        f"fc{i}.{p}" for i in range(3) for p in ("weight", "bias")}
+
 
 # ------------------------------------------------------------------------------------------------
 # Fourier-feature input
@@ -113,6 +131,29 @@ def test_input_damps_frequencies_pushed_out_of_band():
     want = (1 - (radius - 2) / (8 - 2)).clamp(0, 1)  # fades from the bandwidth (2) to Nyquist (8)
     assert torch.allclose(amplitudes[0], want)
     assert torch.all(amplitudes[0][radius >= 8] == 0) and torch.all(amplitudes[0][radius <= 2] == 1)
+
+
+def test_disc_frequencies_by_hand():
+    torch.manual_seed(5)
+    g = torch.randn(64, 2)
+    torch.manual_seed(5)
+    f = disc_frequencies(64, 3.0)
+    r2 = g.square().sum(1, keepdim=True)
+    torch.testing.assert_close(f, g / r2.sqrt() * 3.0 * torch.exp(-r2 / 4))  # direction * b * sqrt(u)
+
+
+def test_input_affine_rotates_frequencies_and_shifts_phases():
+    inp = make_input()
+    a, tx, ty = 0.7, 0.3, -0.2
+    with torch.no_grad():  # runtime affine output = its bias: (2 cos a, 2 sin a, 2 tx, 2 ty)
+        inp.affine.weight.zero_()
+        inp.affine.bias.copy_(torch.tensor([2 * math.cos(a), 2 * math.sin(a), 2 * tx, 2 * ty]))
+    freqs, phases, _ = inp.transformed_frequencies(torch.randn(2, 8))
+    c, s = math.cos(a), math.sin(a)
+    linear = torch.tensor([[c, -s], [s, c]])  # x -> R (x - t): the inverse rotation and translation
+    offset = linear @ torch.tensor([-tx, -ty])
+    torch.testing.assert_close(freqs[1], inp.freqs @ linear)
+    torch.testing.assert_close(phases[1], inp.phases + inp.freqs @ offset)
 
 
 @pytest.mark.parametrize("random_affine", [False, True])

@@ -180,3 +180,34 @@ def test_resampling_factors_and_taps():
         resampling(12, 32, False)
     with pytest.raises(ValueError, match="num_critical"):
         layer_schedule(256, 3, num_layers=2, num_critical=2)
+
+
+def _benchmark_module():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[3] / "benchmarks" / "ops.py"
+    spec = importlib.util.spec_from_file_location("benchmark_ops", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_ops_benchmark_replays_the_plugins_layers():
+    """benchmarks/ops.py times the filtered_lrelu calls our synthesis layers make, from our schedule."""
+    from ganforge.ops import filtered_lrelu
+
+    calls = _benchmark_module().sg3_schedule(res=16, channel_base=512, channel_max=16)
+    G = build_generator(StyleGAN3TConfig(z_dim=8, w_dim=8, channel_base=512, channel_max=16),
+                        DataInfo(resolution=16))
+    layers = [getattr(G.synthesis, name) for name in G.synthesis.layer_names]
+    assert [c["name"] for c in calls] == G.synthesis.layer_names
+    for call, layer in zip(calls, layers, strict=True):
+        assert call["up"] == layer.up_factor and call["down"] == layer.down_factor
+        assert call["padding"] == layer.padding
+        for ours, theirs in ((call["fu"], layer.up_filter), (call["fd"], layer.down_filter)):
+            assert (ours is None and theirs is None) or torch.equal(ours, theirs)
+        x = torch.randn(1, call["channels"], call["size"], call["size"])
+        y = filtered_lrelu(x, call["fu"], call["fd"], torch.zeros(call["channels"]), up=call["up"],
+                           down=call["down"], padding=call["padding"], gain=call["gain"], slope=call["slope"])
+        assert y.shape[-2:] == (call["out_size"], call["out_size"]) == (layer.out_size, layer.out_size)

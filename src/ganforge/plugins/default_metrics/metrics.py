@@ -21,7 +21,7 @@ from ganforge.plugins.default_metrics import formulas
 from ganforge.plugins.default_metrics.detectors import Detector, get_detector
 from ganforge.plugins.default_metrics.sources import Progress, generator_stats, imageset_stats, real_dataset_config, \
     real_stats
-from ganforge.plugins.default_metrics.stats import FeatureStats
+from ganforge.plugins.default_metrics.stats import FeatureSet
 
 __all__ = ["FID", "KID", "PR", "IS", "progress_bars", "make_metric"]
 
@@ -56,8 +56,8 @@ class _TwoSets:
     """Base of metrics on (real, generated) features."""
 
     kind = "inception"
-    capture_all = False
-    capture_mean_cov = True
+    keep_rows = False  # the metric needs the feature vectors themselves
+    keep_moments = True  # the metric needs their mean and covariance
     need_logits = False
 
     def __init__(self, cfg: Any):
@@ -66,14 +66,14 @@ class _TwoSets:
     def fn(self, det: Detector) -> Callable[[torch.Tensor], torch.Tensor]:
         return det.features
 
-    def score(self, real: FeatureStats, gen: FeatureStats, ctx: MetricContext) -> dict[str, float]:
+    def score(self, real: FeatureSet, gen: FeatureSet, ctx: MetricContext) -> dict[str, float]:
         raise NotImplementedError
 
     def compute(self, ctx: MetricContext) -> dict[str, Any]:
         cfg = self.cfg
         det = get_detector(self.kind, cfg, _device(ctx), need_logits=self.need_logits)
         fn = self.fn(det)
-        flags = {"capture_all": self.capture_all, "capture_mean_cov": self.capture_mean_cov}
+        flags = {"keep_rows": self.keep_rows, "keep_moments": self.keep_moments}
         prov: dict[str, Any] = {}
         with progress_bars(_show_progress(ctx)) as bars:
             compare = ctx.options.get("compare")
@@ -91,7 +91,7 @@ class _TwoSets:
                                       dataset_config=ctx.dataset_config, progress=bars, **flags)
                 prov.update(dataset=rp["dataset"], dataset_hash=rp["dataset_hash"], stats_cache=rp["stats_cache"])
         results = self.score(real, gen, ctx)
-        prov.update(num_real=real.num_items, num_gen=gen.num_items)
+        prov.update(num_real=real.count, num_gen=gen.count)
         return {"results": results, "provenance": provenance(ctx, det, prov)}
 
 
@@ -109,20 +109,20 @@ def _key(ctx: MetricContext, name: str, short: str) -> str:
 class FID(_TwoSets):
     """Fréchet Inception distance (Heusel et al., NeurIPS 2017)."""
 
-    def score(self, real: FeatureStats, gen: FeatureStats, ctx: MetricContext) -> dict[str, float]:
-        mu_g, sigma_g = gen.get_mean_cov()
-        mu_r, sigma_r = real.get_mean_cov()
+    def score(self, real: FeatureSet, gen: FeatureSet, ctx: MetricContext) -> dict[str, float]:
+        mu_g, sigma_g = gen.gaussian()
+        mu_r, sigma_r = real.gaussian()
         return {_key(ctx, self.cfg.name, "fid"): formulas.frechet_distance(mu_g, sigma_g, mu_r, sigma_r)}
 
 
 class KID(_TwoSets):
     """Kernel Inception distance (Bińkowski et al., ICLR 2018)."""
 
-    capture_all = True
-    capture_mean_cov = False
+    keep_rows = True
+    keep_moments = False
 
-    def score(self, real: FeatureStats, gen: FeatureStats, ctx: MetricContext) -> dict[str, float]:
-        kid = formulas.kernel_inception_distance(real.get_all(), gen.get_all(), self.cfg.num_subsets,
+    def score(self, real: FeatureSet, gen: FeatureSet, ctx: MetricContext) -> dict[str, float]:
+        kid = formulas.kernel_inception_distance(real.rows(), gen.rows(), self.cfg.num_subsets,
                                                  self.cfg.max_subset_size, seed=ctx.seed)
         return {_key(ctx, self.cfg.name, "kid"): kid}
 
@@ -131,17 +131,17 @@ class PR(_TwoSets):
     """Improved precision and recall in VGG16 feature space (Kynkäänniemi et al., NeurIPS 2019)."""
 
     kind = "vgg16"
-    capture_all = True
-    capture_mean_cov = False
+    keep_rows = True
+    keep_moments = False
 
-    def score(self, real: FeatureStats, gen: FeatureStats, ctx: MetricContext) -> dict[str, float]:
+    def score(self, real: FeatureSet, gen: FeatureSet, ctx: MetricContext) -> dict[str, float]:
         device = _device(ctx)
         choice = self.cfg.distance_dtype
         dtype = torch.float16 if choice == "float16" or (choice == "auto" and device.type == "cuda") else torch.float32
         if dtype == torch.float16 and device.type != "cuda":
             dtype = torch.float32
         precision, recall = formulas.precision_recall(
-            torch.from_numpy(real.get_all()).to(device), torch.from_numpy(gen.get_all()).to(device),
+            torch.from_numpy(real.rows()).to(device), torch.from_numpy(gen.rows()).to(device),
             self.cfg.nhood_size, self.cfg.row_batch_size, self.cfg.col_batch_size, dtype)
         prefix = _key(ctx, self.cfg.name, "")
         return {f"{prefix}_precision".lstrip("_"): precision, f"{prefix}_recall".lstrip("_"): recall}
@@ -159,22 +159,22 @@ class IS:
         compare = ctx.options.get("compare")
         with progress_bars(_show_progress(ctx)) as bars:
             if compare is not None:
-                gen, gp = imageset_stats(compare[1], det, det.probs, cfg, capture_all=True, progress=bars)
+                gen, gp = imageset_stats(compare[1], det, det.probs, cfg, keep_rows=True, progress=bars)
                 extra = {"compared": gp["dataset"], "compared_hash": gp["dataset_hash"]}
             else:
                 if ctx.G is None:
                     raise ConfigError("needs a generator (--network)", cfg.name)
                 gen = generator_stats(ctx.G, det, det.probs, cfg, seed=ctx.seed, device=_device(ctx),
-                                      dataset_config=ctx.dataset_config, capture_all=True, progress=bars)
+                                      dataset_config=ctx.dataset_config, keep_rows=True, progress=bars)
                 extra = {}
         extra.setdefault("dataset", None)
         extra.setdefault("dataset_hash", None)  # IS uses no real images
-        splits = min(cfg.num_splits, gen.num_items)  # a tiny set cannot fill 10 splits
+        splits = min(cfg.num_splits, gen.count)  # a tiny set cannot fill 10 splits
         extra["num_splits"] = splits
-        mean, std = formulas.inception_score(gen.get_all(), splits)
+        mean, std = formulas.inception_score(gen.rows(), splits)
         key = _key(ctx, cfg.name, "is")
         return {"results": {f"{key}_mean": mean, f"{key}_std": std},
-                "provenance": provenance(ctx, det, {"num_gen": gen.num_items, "num_real": 0, **extra})}
+                "provenance": provenance(ctx, det, {"num_gen": gen.count, "num_real": 0, **extra})}
 
 
 class Proxy(FID):
@@ -182,9 +182,9 @@ class Proxy(FID):
 
     kind = "effnet-lite0"
 
-    def score(self, real: FeatureStats, gen: FeatureStats, ctx: MetricContext) -> dict[str, float]:
-        mu_g, sigma_g = gen.get_mean_cov()
-        mu_r, sigma_r = real.get_mean_cov()
+    def score(self, real: FeatureSet, gen: FeatureSet, ctx: MetricContext) -> dict[str, float]:
+        mu_g, sigma_g = gen.gaussian()
+        mu_r, sigma_r = real.gaussian()
         return {_key(ctx, self.cfg.name, "fd_effnet_proxy"): formulas.frechet_distance(mu_g, sigma_g, mu_r, sigma_r)}
 
 

@@ -22,7 +22,7 @@ from ganforge.core import distributed as dist
 from ganforge.core.errors import ConfigError, DataError
 from ganforge.core.flags import cache_dir
 from ganforge.plugins.default_metrics.detectors import Detector
-from ganforge.plugins.default_metrics.stats import FeatureStats, cache_key, gather_rows, load_cached, rank_items, \
+from ganforge.plugins.default_metrics.stats import FeatureSet, cache_key, gather_rows, load_cached, rank_items, \
     save_cached
 
 __all__ = ["real_dataset_config", "dataset_fingerprint", "real_stats", "generator_stats", "ImageSet",
@@ -90,43 +90,42 @@ def dataset_fingerprint(dataset_config: Any = None, path: str | os.PathLike[str]
     return h.hexdigest()
 
 
-def _cached(key_payload: dict[str, Any], name: str, det: Detector, use_cache: bool, capture_all: bool,
-            capture_mean_cov: bool, max_items: int | None,
-            compute: Callable[[], FeatureStats]) -> tuple[FeatureStats, str]:
-    """Load statistics from the cache or compute them (rank 0 writes; the others wait)."""
+def _cached(key_payload: dict[str, Any], name: str, det: Detector, use_cache: bool, limit: int | None,
+            keep_rows: bool, keep_moments: bool, compute: Callable[[], FeatureSet]) -> tuple[FeatureSet, str]:
+    """Load the features from the cache or compute them (rank 0 writes; the others wait)."""
     if not use_cache:
         return compute(), "off"
     key = cache_key({**key_payload, "detector": det.id, "detector_sha256": det.sha256, "dtype": det.dtype,
-                     "capture_all": capture_all, "capture_mean_cov": capture_mean_cov, "max_items": max_items})
+                     "keep_rows": keep_rows, "keep_moments": keep_moments, "limit": limit})
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name)[:40]
     path = cache_dir("metrics") / f"{safe}-{det.kind}-{key[:32]}.npz"
-    stats = load_cached(path, capture_all, capture_mean_cov, max_items)
-    hit = dist.broadcast_object(stats is not None)
-    if hit and stats is not None:
-        return stats, "hit"
-    stats = compute()
+    features = load_cached(path, limit, keep_rows, keep_moments)
+    hit = dist.broadcast_object(features is not None)
+    if hit and features is not None:
+        return features, "hit"
+    features = compute()
     if dist.rank() == 0:
-        save_cached(path, stats, {**key_payload, "detector": det.id, "created": time.time()})
+        save_cached(path, features, {**key_payload, "detector": det.id, "created": time.time()})
     dist.barrier()
-    return stats, "miss"
+    return features, "miss"
 
 
 def _run(items_per_rank: list[int], load_batch: Callable[[list[int]], torch.Tensor], fn: Callable[[torch.Tensor],
-         torch.Tensor], stats: FeatureStats, batch: int, advance: Callable[[int], None]) -> FeatureStats:
+         torch.Tensor], features: FeatureSet, batch: int, advance: Callable[[int], None]) -> FeatureSet:
     for start in range(0, len(items_per_rank), batch):
         images = load_batch(items_per_rank[start:start + batch])
         feats = gather_rows(fn(images))
-        stats.append(feats)
+        features.add(feats)
         advance(len(feats))
-        if stats.is_full():
+        if features.full:
             break
-    return stats
+    return features
 
 
 def real_stats(dataset_config: Any, det: Detector, fn: Callable[[torch.Tensor], torch.Tensor], cfg: Any, *,
-               capture_all: bool = False, capture_mean_cov: bool = False, max_items: int | None = None,
-               progress: Progress = _no_progress) -> tuple[FeatureStats, dict[str, Any]]:
-    """Features of a real dataset (cached). Returns the statistics and provenance facts."""
+               keep_rows: bool = False, keep_moments: bool = False, max_items: int | None = None,
+               progress: Progress = _no_progress) -> tuple[FeatureSet, dict[str, Any]]:
+    """Features of a real dataset (cached). Returns the :class:`FeatureSet` and provenance facts."""
     from ganforge.core.registry import get_registry
 
     spec = get_registry().get("dataset", dataset_config.name)
@@ -135,24 +134,24 @@ def real_stats(dataset_config: Any, det: Detector, fn: Callable[[torch.Tensor], 
         n = len(dataset) if max_items is None else min(len(dataset), max_items)
         fingerprint = dataset_fingerprint(dataset_config)
 
-        def compute() -> FeatureStats:
-            stats = FeatureStats(capture_all, capture_mean_cov, max_items=n)
+        def compute() -> FeatureSet:
+            features = FeatureSet(n, keep_rows, keep_moments)
             items = rank_items(n, dist.rank(), dist.world_size())
             subset = torch.utils.data.Subset(dataset, items)
             loader = torch.utils.data.DataLoader(subset, batch_size=cfg.batch_detector, shuffle=False,
                                                  num_workers=cfg.data_workers)
             batches: Iterator[Any] = iter(loader)
-            return _run(items, lambda idx: torch.as_tensor(next(batches)[0]), fn, stats, cfg.batch_detector,
+            return _run(items, lambda idx: torch.as_tensor(next(batches)[0]), fn, features, cfg.batch_detector,
                         progress(f"real images ({dataset_config.name})", n))
 
-        stats, cache = _cached({"dataset": dataset_config.model_dump(mode="json"), "fingerprint": fingerprint,
-                                "fn": fn.__name__}, dataset_config.name, det, cfg.cache, capture_all,
-                               capture_mean_cov, n, compute)
+        features, cache = _cached({"dataset": dataset_config.model_dump(mode="json"), "fingerprint": fingerprint,
+                                   "fn": fn.__name__}, dataset_config.name, det, cfg.cache, n, keep_rows,
+                                  keep_moments, compute)
     finally:
         if hasattr(dataset, "close"):
             dataset.close()
-    return stats, {"dataset": dataset_config.name, "dataset_hash": fingerprint, "num_real": stats.num_items,
-                   "stats_cache": cache}
+    return features, {"dataset": dataset_config.name, "dataset_hash": fingerprint, "num_real": features.count,
+                      "stats_cache": cache}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,8 +171,8 @@ def latent_block(seed: int, block: int, z_dim: int, num_labels: int) -> tuple[np
 
 
 def generator_stats(G: torch.nn.Module, det: Detector, fn: Callable[[torch.Tensor], torch.Tensor], cfg: Any, *,
-                    seed: int, device: torch.device, dataset_config: Any = None, capture_all: bool = False,
-                    capture_mean_cov: bool = False, progress: Progress = _no_progress) -> FeatureStats:
+                    seed: int, device: torch.device, dataset_config: Any = None, keep_rows: bool = False,
+                    keep_moments: bool = False, progress: Progress = _no_progress) -> FeatureSet:
     """Features of ``cfg.num_gen`` generated images (never cached).
 
     Sample ``i`` uses ``z`` and a dataset label drawn by :func:`latent_block`; G is called in batches
@@ -189,7 +188,7 @@ def generator_stats(G: torch.nn.Module, det: Detector, fn: Callable[[torch.Tenso
         data_cfg = real_dataset_config(dataset_config, cfg, G)
         labels_source = get_registry().get("dataset", data_cfg.name).build(data_cfg)
     num_labels = len(labels_source) if labels_source is not None else 1
-    stats = FeatureStats(capture_all, capture_mean_cov, max_items=n)
+    features = FeatureSet(n, keep_rows, keep_moments)
     items = rank_items(n, dist.rank(), dist.world_size())
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -218,11 +217,11 @@ def generator_stats(G: torch.nn.Module, det: Detector, fn: Callable[[torch.Tenso
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed + dist.rank())
         try:
-            _run(items, load_batch, fn, stats, cfg.batch_detector, progress("generated images", n))
+            _run(items, load_batch, fn, features, cfg.batch_detector, progress("generated images", n))
         finally:
             if labels_source is not None and hasattr(labels_source, "close"):
                 labels_source.close()
-    return stats
+    return features
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +274,8 @@ class ImageSet:
 
 
 def imageset_stats(path: str | os.PathLike[str], det: Detector, fn: Callable[[torch.Tensor], torch.Tensor], cfg: Any,
-                   *, capture_all: bool = False, capture_mean_cov: bool = False, max_items: int | None = None,
-                   progress: Progress = _no_progress) -> tuple[FeatureStats, dict[str, Any]]:
+                   *, keep_rows: bool = False, keep_moments: bool = False, max_items: int | None = None,
+                   progress: Progress = _no_progress) -> tuple[FeatureSet, dict[str, Any]]:
     """Features of an image folder or zip (cached by content). Images of different sizes are fine:
     each is resized by the detector; a batch holds images of one size."""
     images = ImageSet(path)
@@ -292,17 +291,17 @@ def imageset_stats(path: str | os.PathLike[str], det: Detector, fn: Callable[[to
                 start = i
         return torch.cat(out)
 
-    def compute() -> FeatureStats:
-        stats = FeatureStats(capture_all, capture_mean_cov, max_items=n)
+    def compute() -> FeatureSet:
+        features = FeatureSet(n, keep_rows, keep_moments)
         items = rank_items(n, dist.rank(), dist.world_size())
-        return _run(items, lambda idx: [images[i] for i in idx], fn_grouped, stats,  # type: ignore[arg-type, misc]
+        return _run(items, lambda idx: [images[i] for i in idx], fn_grouped, features,  # type: ignore[arg-type, misc]
                     cfg.batch_detector, progress(f"images ({Path(path).name})", n))
 
     try:
-        stats, cache = _cached({"imageset": str(Path(path).resolve()), "fingerprint": fingerprint,
-                                "fn": fn.__name__}, Path(path).name, det, cfg.cache, capture_all,
-                               capture_mean_cov, n, compute)
+        features, cache = _cached({"imageset": str(Path(path).resolve()), "fingerprint": fingerprint,
+                                   "fn": fn.__name__}, Path(path).name, det, cfg.cache, n, keep_rows,
+                                  keep_moments, compute)
     finally:
         images.close()
-    return stats, {"dataset": str(path), "dataset_hash": fingerprint, "num_items": stats.num_items,
-                   "stats_cache": cache}
+    return features, {"dataset": str(path), "dataset_hash": fingerprint, "num_items": features.count,
+                      "stats_cache": cache}

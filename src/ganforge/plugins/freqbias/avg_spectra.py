@@ -9,9 +9,10 @@ The analysis of StyleGAN3 (Karras et al., "Alias-Free Generative Adversarial Net
   separable Kaiser window (``beta``, symmetric, normalised to unit energy), zero-padded to
   ``interp * size`` and transformed; ``|FFT2|^2`` is averaged over channels and images in float64.
   Saved as ``.npz`` with ``spectrum [S, S]`` (DC at ``[0, 0]``) and ``image_size``.
-* :func:`plot_heatmap`: ``10 log10`` (dB), ``fftshift``, first row and column duplicated at the end
-  (symmetric around DC), optional Gaussian blur (``sigma = S / size * smooth``), filled contours at
-  -40..20 dB (13 levels, ``Blues``).
+* :func:`plot_heatmap`: the spectrum in dB (``10 log10``), reordered so DC is at the centre and the
+  axes run symmetrically from ``-S/2`` to ``+S/2`` bins (the Nyquist bin at both ends), optionally
+  blurred (a Gaussian of ``smooth`` cycles per image), filled contours at -40..20 dB (13 levels,
+  ``Blues``).
 * :func:`plot_slices`: radial profiles at 0 and 45 degrees of one or more spectra, -50..30 dB.
 
 Sources: networks are anything ``ganforge.load_network`` reads (ganforge checkpoints, testbed
@@ -120,14 +121,15 @@ def iter_images(source: str | os.PathLike[str], num: int | None = None, seed: in
 def image_stats(source: str | os.PathLike[str], num: int | None = None, seed: int = 0, batch: int = 32,
                 device: str = "auto") -> tuple[float, float]:
     """Mean and std (float64, over every pixel and channel, uint8 scale) of the images of ``source``."""
-    moments = torch.zeros(3, dtype=torch.float64)
+    count, total, squares = 0, 0.0, 0.0  # running sums of 1, x and x^2 over all values
     for images in iter_images(source, num, seed, batch, device):
-        x = images.to(torch.float64)
-        moments += torch.stack([torch.tensor(float(x.numel()), dtype=torch.float64), x.sum(),
-                                x.square().sum()])
-    count, total, squares = moments.tolist()
+        values = images.to(torch.float64)
+        count += values.numel()
+        total += values.sum().item()
+        squares += values.square().sum().item()
     mean = total / count
-    return mean, float(np.sqrt(max(squares / count - mean * mean, 0.0)))
+    variance = max(squares / count - mean * mean, 0.0)  # E[x^2] - E[x]^2, rounding can make it < 0
+    return mean, float(np.sqrt(variance))
 
 
 def kaiser_window(size: int, beta: float = 8.0) -> torch.Tensor:
@@ -186,17 +188,26 @@ def load_spectrum(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         raise DataError(f"is not a spectrum file of gan spectrum calc ({exc})", str(path)) from None
 
 
+def _centred_order(size: int) -> np.ndarray:
+    """Indices that reorder an FFT-ordered axis of ``size`` bins to run from the lowest frequency to
+    the highest with DC in the middle, repeating the first bin at the end (``size + 1`` indices): the
+    Nyquist bin of an even size then closes the axis symmetrically at ``+size / 2``."""
+    return (np.arange(size + 1) - size // 2) % size
+
+
 def heatmap_db(spectrum: np.ndarray, image_size: int, smooth: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """``(hmap [S+1, S+1] in dB with DC at the centre, freqs [S+1] in cycles per image)``."""
-    hmap = 10 * np.log10(np.maximum(spectrum, 1e-30))
-    hmap = np.fft.fftshift(hmap)
-    hmap = np.concatenate([hmap, hmap[:1, :]], axis=0)
-    hmap = np.concatenate([hmap, hmap[:, :1]], axis=1)
+    """``(hmap [S+1, S+1] in dB with DC at the centre, freqs [S+1] in cycles per image)``.
+
+    ``smooth`` is the standard deviation of a Gaussian blur in cycles per image (so in
+    ``S / image_size`` spectrum bins); values past the border repeat the edge.
+    """
+    rows, cols = _centred_order(spectrum.shape[0]), _centred_order(spectrum.shape[1])
+    hmap = 10 * np.log10(np.maximum(spectrum[np.ix_(rows, cols)], 1e-30))
     if smooth > 0:
         import scipy.ndimage
 
-        sigma = spectrum.shape[0] / image_size * smooth
-        hmap = scipy.ndimage.gaussian_filter(hmap, sigma=sigma, mode="nearest")
+        bins_per_cycle = spectrum.shape[0] / image_size  # the frequency interpolation of calc_spectrum
+        hmap = scipy.ndimage.gaussian_filter(hmap, sigma=bins_per_cycle * smooth, mode="nearest")
     freqs = np.linspace(-0.5, 0.5, num=hmap.shape[0], endpoint=True) * image_size
     return hmap, freqs
 

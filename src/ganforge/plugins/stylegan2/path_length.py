@@ -16,9 +16,9 @@ interval (4 for ``--cfg stylegan2``). ``w`` is what the synthesis network sees, 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from ganforge.core.errors import IncompatibleComponentsError
@@ -27,17 +27,23 @@ from ganforge.core.stats import report
 from ganforge.ops import no_weight_gradients
 from ganforge.plugins.stylegan2.config import PathLengthConfig
 
-__all__ = ["PathLengthTerm", "path_lengths"]
+__all__ = ["PathLengthTerm", "path_lengths", "image_direction"]
+
+
+def image_direction(img: torch.Tensor) -> torch.Tensor:
+    """A random image-space direction ``y ~ N(0, I) / sqrt(H * W)`` shaped like ``img [N, C, H, W]``
+    (the scale makes the path length independent of the resolution)."""
+    pixels = img.shape[2] * img.shape[3]
+    return torch.randn_like(img) / math.sqrt(pixels)
 
 
 def path_lengths(img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor, no_weight_grad: bool = True,
                  create_graph: bool = True) -> torch.Tensor:
     """Per-sample path lengths ``[N]`` of ``img [N, C, H, W]`` (computed from ``ws [N, num_ws, w_dim]``)
-    along the image-space direction ``noise`` (already divided by ``sqrt(H * W)``)."""
+    along the image-space direction ``noise`` (:func:`image_direction`)."""
     with no_weight_gradients(no_weight_grad):
-        (grads,) = torch.autograd.grad(outputs=[(img * noise).sum()], inputs=[ws], create_graph=create_graph,
-                                       only_inputs=True)
-    return grads.square().sum(2).mean(1).sqrt()
+        (jvp,) = torch.autograd.grad((img * noise).sum(), ws, create_graph=create_graph)  # J^T y, per w
+    return jvp.square().sum(2).mean(1).sqrt()
 
 
 class PathLengthTerm(LossTerm):
@@ -64,8 +70,7 @@ class PathLengthTerm(LossTerm):
             raise IncompatibleComponentsError([
                 f"regularizer 'path_length' needs a generator whose training pass returns its ws (a mapping "
                 f"network); {type(ctx.loss.G).__name__} returned none"])
-        noise = torch.randn_like(img) / np.sqrt(img.shape[2] * img.shape[3])
-        lengths = path_lengths(img, ws, noise, no_weight_grad=self.cfg.pl_no_weight_grad)
+        lengths = path_lengths(img, ws, image_direction(img), no_weight_grad=self.cfg.pl_no_weight_grad)
         pl_mean = self.pl_mean.to(lengths.device).lerp(lengths.mean(), self.cfg.pl_decay)
         self.pl_mean = pl_mean.detach()
         penalty = (lengths - pl_mean).square()

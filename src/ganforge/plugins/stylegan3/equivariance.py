@@ -26,6 +26,7 @@ Functions take and return ``[N, C, H, W]`` images and a mask of the same shape.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -62,15 +63,29 @@ def rotation_matrix(angle: float | torch.Tensor) -> torch.Tensor:
     return torch.stack(rows)
 
 
+def _overlap(size: int, shift: int) -> tuple[slice, slice]:
+    """Destination and source ranges along one axis of a shift by ``shift`` samples (``|shift| < size``):
+    destination sample ``i`` takes source sample ``i - shift``."""
+    start, stop = max(shift, 0), size + min(shift, 0)
+    return slice(start, stop), slice(start - shift, stop - shift)
+
+
+def _box_mask(like: torch.Tensor, rows: slice, cols: slice) -> torch.Tensor:
+    """Zeros shaped like ``like`` with ones on ``[..., rows, cols]``."""
+    mask = torch.zeros_like(like)
+    mask[..., rows, cols] = 1
+    return mask
+
+
 def _shift(x: torch.Tensor, dx: int, dy: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``z[y, x] = x[y - dy, x - dx]`` with zeros shifted in, and the mask of valid pixels."""
     h, w = x.shape[2], x.shape[3]
-    z, m = torch.zeros_like(x), torch.zeros_like(x)
-    if abs(dx) < w and abs(dy) < h:
-        z[:, :, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-            x[:, :, max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-        m[:, :, max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = 1
-    return z, m
+    if abs(dx) >= w or abs(dy) >= h:  # shifted out entirely
+        return torch.zeros_like(x), torch.zeros_like(x)
+    (rows, src_rows), (cols, src_cols) = _overlap(h, dy), _overlap(w, dx)
+    z = torch.zeros_like(x)
+    z[..., rows, cols] = x[..., src_rows, src_cols]
+    return z, _box_mask(x, rows, cols)
 
 
 def integer_translation(x: torch.Tensor, tx: float, ty: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,6 +127,42 @@ def fractional_translation(x: torch.Tensor, tx: float, ty: float,
     return out, mask
 
 
+def _fft_order_positions(aflt: int, up: int) -> torch.Tensor:
+    """Positions (input pixels) of the ``2 aflt up - 1`` taps of the design grid in FFT order:
+    ``0, 1/up, ..., aflt - 1/up, -(aflt - 1/up), ..., -1/up`` (float64)."""
+    n, half = aflt * up * 2 - 1, aflt * up
+    ascending = (torch.arange(n, dtype=torch.float64) + (half - 1)) % n  # the index with 0 first
+    return (ascending + 1) / up - aflt
+
+
+def _circular_convolution(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    return torch.fft.ifftn(torch.fft.fftn(p) * torch.fft.fftn(q)).real
+
+
+def _separable(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``fn(x) * fn(y)``: a separable 2-D function on the coordinates ``(x, y)``."""
+    return fn(x) * fn(y)
+
+
+def _centred_taps(f: torch.Tensor, aflt: int, amax: int, up: int) -> torch.Tensor:
+    """The taps of an FFT-ordered ``f`` within ``amax`` input pixels of 0, centred: ``[2 amax up - 1]^2``."""
+    n, margin = f.shape[0], (aflt - amax) * up
+    index = (torch.arange(margin, n - margin) - (aflt * up - 1)) % n  # centred position -> FFT order
+    return f[index][:, index]
+
+
+def _normalise_phases(f: torch.Tensor, up: int) -> torch.Tensor:
+    """Scale each of the ``up x up`` polyphase components of ``f`` (``[k up - 1]^2``) to sum ``1 / up^2``.
+
+    Upsampling by ``up`` convolves every output phase with one component: normalising each keeps
+    a constant image constant. One zero row and column close the last phase.
+    """
+    k = (f.shape[0] + 1) // up
+    phases = F.pad(f, [0, 1, 0, 1]).unflatten(0, (k, up)).unflatten(2, (k, up))  # [ky, phase_y, kx, phase_x]
+    phases = phases / phases.sum(dim=(0, 2), keepdim=True) / up ** 2
+    return phases.flatten(2).flatten(0, 1)[:-1, :-1]
+
+
 def bandlimited_affine_filter(mat: torch.Tensor, a: int = 3, amax: int = 16, aflt: int = 64, up: int = 4,
                               cutoff_in: float = 1, cutoff_out: float = 1) -> torch.Tensor:
     """The 2-D FIR filter of a band-limited affine resampling, ``[2 amax up - 1]`` squared.
@@ -126,24 +177,31 @@ def bandlimited_affine_filter(mat: torch.Tensor, a: int = 3, amax: int = 16, afl
     mat = torch.as_tensor(mat, dtype=torch.float64)
     if not a <= amax < aflt:
         raise ValueError(f"need a <= amax < aflt, got a={a}, amax={amax}, aflt={aflt}")
-    n = aflt * up * 2 - 1
-    taps = ((torch.arange(n, dtype=torch.float64) + 1) / up - aflt).roll(1 - aflt * up)  # 0 first (FFT order)
-    yi, xi = torch.meshgrid(taps, taps, indexing="ij")
-    xo, yo = (torch.stack([xi, yi], dim=2) @ mat[:2, :2].t()).unbind(2)
+    taps = _fft_order_positions(aflt, up)
+    inp = torch.stack(torch.meshgrid(taps, taps, indexing="xy"), dim=-1)  # [y, x, (x_i, y_i)]
+    out = inp @ mat[:2, :2].T  # (x_o, y_o) = A (x_i, y_i)
+    ideal = _circular_convolution(_separable(lambda u: sinc(u * cutoff_in), *inp.unbind(-1)),
+                                  _separable(lambda u: sinc(u * cutoff_out), *out.unbind(-1)))
+    window = _circular_convolution(_separable(lambda u: lanczos_window(u, a), *inp.unbind(-1)),
+                                   _separable(lambda u: lanczos_window(u, a), *out.unbind(-1)))
+    f = _centred_taps(ideal * window, aflt, amax, up)
+    return _normalise_phases(f, up).to(torch.float32)
 
-    def circular_conv(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        return torch.fft.ifftn(torch.fft.fftn(p) * torch.fft.fftn(q)).real
 
-    f = circular_conv(sinc(xi * cutoff_in) * sinc(yi * cutoff_in),
-                      sinc(xo * cutoff_out) * sinc(yo * cutoff_out))
-    win = circular_conv(lanczos_window(xi, a) * lanczos_window(yi, a),
-                        lanczos_window(xo, a) * lanczos_window(yo, a))
-    f = f * win
-    c = (aflt - amax) * up
-    f = f.roll([aflt * up - 1] * 2, dims=[0, 1])[c:-c, c:-c]  # centre, crop to +-amax pixels
-    f = F.pad(f, [0, 1, 0, 1]).reshape(amax * 2, up, amax * 2, up)
-    f = f / f.sum(dim=[0, 2], keepdim=True) / up ** 2
-    return f.reshape(amax * 2 * up, amax * 2 * up)[:-1, :-1].to(torch.float32)
+def _sampling_theta(mat: torch.Tensor, width: int, height: int, up: int, pad: int) -> torch.Tensor:
+    """The ``[2, 3]`` ``affine_grid`` matrix that samples ``mat^-1`` of every output pixel in the image
+    upsampled ``up`` times and padded by ``pad`` upsampled pixels.
+
+    ``mat`` works in image units (the image one unit wide); ``affine_grid`` in normalised units (two
+    wide), so the translation doubles; the upsampled grid sits half an upsampled pixel off, which
+    shifts it by ``1 / (up * size)``; last, each axis shrinks by ``size / (size + 2 pad / up)``, the
+    share of the padded image the original covers.
+    """
+    theta = torch.linalg.inv(mat)[:2].clone()
+    half_pixel = torch.tensor([1 / up / width, 1 / up / height])
+    theta[:, 2] = theta[:, 2] * 2 + half_pixel
+    coverage = torch.tensor([[width / (width + pad / up * 2)], [height / (height + pad / up * 2)]])
+    return theta * coverage
 
 
 def affine_resample(x: torch.Tensor, mat: torch.Tensor, up: int = 4, a: int = 3,
@@ -158,20 +216,11 @@ def affine_resample(x: torch.Tensor, mat: torch.Tensor, up: int = 4, a: int = 3,
     mat = torch.as_tensor(mat, dtype=torch.float32)
     f = bandlimited_affine_filter(mat, a=a, amax=amax, up=up).to(x.device)
     p = f.shape[0] // 2
-    theta = torch.linalg.inv(mat)
-    theta[:2, 2] *= 2  # image units (width 1) -> normalised units (width 2)
-    theta[0, 2] += 1 / up / w  # the upsampled grid is offset by half an upsampled pixel
-    theta[1, 2] += 1 / up / h
-    theta[0, :] *= w / (w + p / up * 2)  # normalised units of the output -> of the padded upsampled image
-    theta[1, :] *= h / (h + p / up * 2)
-    grid = F.affine_grid(theta[:2, :3].unsqueeze(0).repeat([n, 1, 1]).to(x.device), list(x.shape),
-                         align_corners=False)
+    theta = _sampling_theta(mat, w, h, up, p).to(x.device)
+    grid = F.affine_grid(theta.expand(n, 2, 3).contiguous(), list(x.shape), align_corners=False)
     y = upsample2d(x, f, up=up, padding=p)
-    z = grid_sample(y, grid)
-    m = torch.zeros_like(y)
-    c = p * 2 + 1
-    m[:, :, c:-c, c:-c] = 1
-    return z, grid_sample(m, grid)
+    inner = slice(2 * p + 1, -(2 * p + 1))
+    return grid_sample(y, grid), grid_sample(_box_mask(y, inner, inner), grid)
 
 
 def fractional_rotation(x: torch.Tensor, angle: float | torch.Tensor,
@@ -187,10 +236,9 @@ def pseudo_rotation(x: torch.Tensor, angle: float | torch.Tensor,
     mat = rotation_matrix(-torch.as_tensor(angle, dtype=torch.float32))
     f = bandlimited_affine_filter(mat, a=a, amax=a * 2, up=1).to(x.device)
     y = filter2d(x, f)
-    m = torch.zeros_like(y)
-    c = f.shape[0] // 2
-    m[:, :, c:-c, c:-c] = 1
-    return y, m
+    reach = f.shape[0] // 2  # pixels at the border that the filter reads from outside the image
+    inner = slice(reach, -reach)
+    return y, _box_mask(y, inner, inner)
 
 
 def psnr(sq_err_sum: float, mask_sum: float) -> float:

@@ -19,7 +19,8 @@ import scipy.signal
 import scipy.special
 import torch
 
-__all__ = ["design_lowpass_filter", "kaiser_sinc", "radial_jinc", "frequency_response"]
+__all__ = ["design_lowpass_filter", "kaiser_sinc", "radial_jinc", "jinc", "kaiser_for_transition",
+           "frequency_response"]
 
 
 def kaiser_sinc(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndarray:
@@ -37,23 +38,37 @@ def kaiser_sinc(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndar
     return scipy.signal.firwin(numtaps=numtaps, cutoff=cutoff, width=width, fs=fs)
 
 
+def jinc(r: np.ndarray, cutoff: float) -> np.ndarray:
+    """``J1(2 pi f_c r) / (pi r)``, the ideal radial low-pass of cutoff ``f_c``: the 2-D inverse
+    Fourier transform of the disc of radius ``f_c``. At ``r = 0`` it takes its limit ``f_c``
+    (``J1(z) ~ z / 2``)."""
+    pi_r = np.pi * r
+    with np.errstate(divide="ignore", invalid="ignore"):
+        response = scipy.special.j1(2 * cutoff * pi_r) / pi_r
+    return np.where(r == 0, cutoff, response)
+
+
+def kaiser_for_transition(numtaps: int, width: float, fs: float) -> np.ndarray:
+    """The symmetric 1-D Kaiser window of ``numtaps`` taps whose ``beta`` reaches the stopband
+    attenuation a transition band of ``width`` allows (``kaiser_atten`` with the width relative
+    to Nyquist, ``fs / 2``; then ``kaiser_beta``)."""
+    attenuation_db = scipy.signal.kaiser_atten(numtaps, width / (fs / 2))
+    return np.kaiser(numtaps, scipy.signal.kaiser_beta(attenuation_db))
+
+
 def radial_jinc(numtaps: int, cutoff: float, width: float, fs: float) -> np.ndarray:
     """Radially symmetric jinc low-pass, ``[numtaps, numtaps]`` float64, taps summing to 1.
 
-    Taps sit at ``(k - (numtaps - 1) / 2) / fs``; the window is the outer product of two 1-D Kaiser
-    windows whose ``beta`` comes from the attenuation ``kaiser_atten(numtaps, width / (fs / 2))``.
-    The official filters have even ``numtaps`` (no tap at ``r = 0``); for odd ones the centre tap
-    takes the limit ``J1(2 pi f_c r) / (pi r) -> f_c``.
+    Taps sit at ``(k - (numtaps - 1) / 2) / fs`` on both axes; the jinc is sampled at their
+    distance from the centre and windowed by the outer product of two
+    :func:`kaiser_for_transition` windows. The official filters have even ``numtaps`` (no tap at
+    ``r = 0``); for odd ones the centre tap is the jinc's limit.
     """
-    x = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
-    r = np.hypot(*np.meshgrid(x, x))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = scipy.special.j1(2 * cutoff * (np.pi * r)) / (np.pi * r)
-    f = np.where(r == 0, cutoff, f)
-    beta = scipy.signal.kaiser_beta(scipy.signal.kaiser_atten(numtaps, width / (fs / 2)))
-    w = np.kaiser(numtaps, beta)
-    f = f * np.outer(w, w)
-    return f / np.sum(f)
+    offsets = (np.arange(numtaps) - (numtaps - 1) / 2) / fs
+    radius = np.hypot(offsets[None, :], offsets[:, None])  # [row (y), column (x)]
+    window = kaiser_for_transition(numtaps, width, fs)
+    taps = jinc(radius, cutoff) * np.outer(window, window)
+    return taps / taps.sum()
 
 
 def design_lowpass_filter(numtaps: int, cutoff: float, width: float, fs: float,

@@ -17,19 +17,24 @@ Parameter and buffer names are the official ones (``fc0.weight``, ``embed.bias``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from ganforge.nn.fully_connected import FullyConnectedLayer as _EqualizedLinear
+from ganforge.nn.fully_connected import set_weight_and_bias
+from ganforge.nn.mapping import MappingNetwork as _MappingNetwork
 
-__all__ = ["FullyConnectedLayer", "MappingNetwork", "normalize_2nd_moment"]
+__all__ = ["FullyConnectedLayer", "MappingNetwork", "stored_bias"]
 
 
-def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``x * rsqrt(mean(x^2) + eps)`` over dim 1; ``[N, F] -> [N, F]``."""
-    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+def stored_bias(bias_init: float | Sequence[float], out_features: int, lr_multiplier: float) -> torch.Tensor:
+    """The stored bias ``[out_features]`` float32 whose runtime value (``* lr_multiplier``) is
+    ``bias_init``: one value for every output or one per output, divided in float32."""
+    runtime = np.full([out_features], bias_init, dtype=np.float32)
+    return torch.from_numpy(runtime / np.float32(lr_multiplier))
 
 
 class FullyConnectedLayer(_EqualizedLinear):
@@ -48,21 +53,22 @@ class FullyConnectedLayer(_EqualizedLinear):
     def __init__(self, in_features: int, out_features: int, activation: str = "linear", bias: bool = True,
                  lr_multiplier: float = 1.0, weight_init: float = 1.0,
                  bias_init: float | Sequence[float] = 0.0) -> None:
-        torch.nn.Module.__init__(self)  # our own initialisation below; forward is StyleGAN2's
-        self.in_features = int(in_features)
-        self.out_features = int(out_features)
+        torch.nn.Module.__init__(self)  # StyleGAN3's initial values below; forward is StyleGAN2's
+        self.in_features, self.out_features = int(in_features), int(out_features)
         self.activation = activation
         self.lr_multiplier = float(lr_multiplier)
-        weight = torch.randn([out_features, in_features]) * (weight_init / lr_multiplier)
-        self.weight = torch.nn.Parameter(weight)
-        init = np.broadcast_to(np.asarray(bias_init, dtype=np.float32), [out_features]) / lr_multiplier
-        self.bias = torch.nn.Parameter(torch.from_numpy(init.astype(np.float32))) if bias else None
-        self.weight_gain = lr_multiplier / np.sqrt(in_features)
-        self.bias_gain = lr_multiplier
+        self.weight_gain = self.lr_multiplier / math.sqrt(self.in_features)
+        # the stored weight has std weight_init / lr_multiplier: the runtime weight has std weight_init
+        weight = torch.randn([self.out_features, self.in_features]) * (weight_init / self.lr_multiplier)
+        bias_t = stored_bias(bias_init, self.out_features, self.lr_multiplier) if bias else None
+        set_weight_and_bias(self, weight, bias_t, trainable=True)
 
 
-class MappingNetwork(torch.nn.Module):
+class MappingNetwork(_MappingNetwork):
     """z (and label c) to ``num_ws`` copies of w, with the running mean ``w_avg`` for truncation.
+
+    StyleGAN3's configuration of :class:`ganforge.nn.mapping.MappingNetwork`: StyleGAN3's layers,
+    an embedding and hidden layers exactly ``w_dim`` wide, always a running mean.
 
     Args:
         z_dim: latent size (0 allowed only with labels).
@@ -76,43 +82,9 @@ class MappingNetwork(torch.nn.Module):
     Shapes: ``z [N, z_dim]``, ``c [N, c_dim]`` -> ``[N, num_ws, w_dim]``.
     """
 
+    layer_class = FullyConnectedLayer
+
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 2,
                  lr_multiplier: float = 0.01, w_avg_beta: float = 0.998) -> None:
-        super().__init__()
-        self.z_dim, self.c_dim, self.w_dim, self.num_ws = int(z_dim), int(c_dim), int(w_dim), int(num_ws)
-        self.num_layers = int(num_layers)
-        self.w_avg_beta = float(w_avg_beta)
-        self.embed = FullyConnectedLayer(self.c_dim, self.w_dim) if self.c_dim > 0 else None
-        features = [self.z_dim + (self.w_dim if self.c_dim > 0 else 0)] + [self.w_dim] * self.num_layers
-        for idx in range(self.num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation="lrelu",
-                                        lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{idx}", layer)
-        self.register_buffer("w_avg", torch.zeros([self.w_dim]))
-
-    def forward(self, z: torch.Tensor, c: torch.Tensor | None, truncation_psi: float = 1,
-                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
-        if truncation_cutoff is None:
-            truncation_cutoff = self.num_ws
-        if z.ndim != 2 or z.shape[1] != self.z_dim:
-            raise ValueError(f"mapping: z must be [N, {self.z_dim}], got {tuple(z.shape)}")
-        x = normalize_2nd_moment(z.to(torch.float32))
-        if self.c_dim > 0:
-            if c is None or c.ndim != 2 or c.shape[1] != self.c_dim:
-                raise ValueError(f"mapping: c must be [N, {self.c_dim}], got "
-                                 f"{None if c is None else tuple(c.shape)}")
-            assert self.embed is not None
-            y = normalize_2nd_moment(self.embed(c.to(torch.float32)))
-            x = torch.cat([x, y], dim=1)
-        for idx in range(self.num_layers):
-            x = getattr(self, f"fc{idx}")(x)
-        if update_emas:
-            self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
-        x = x.unsqueeze(1).repeat([1, self.num_ws, 1])
-        if truncation_psi != 1:
-            x[:, :truncation_cutoff] = self.w_avg.lerp(x[:, :truncation_cutoff], truncation_psi)
-        return x
-
-    def extra_repr(self) -> str:
-        return (f"z_dim={self.z_dim}, c_dim={self.c_dim}, w_dim={self.w_dim}, num_ws={self.num_ws}, "
-                f"num_layers={self.num_layers}, w_avg_beta={self.w_avg_beta}")
+        super().__init__(z_dim, c_dim, w_dim, int(num_ws), num_layers=num_layers, embed_features=w_dim,
+                         layer_features=w_dim, lr_multiplier=lr_multiplier, w_avg_beta=float(w_avg_beta))

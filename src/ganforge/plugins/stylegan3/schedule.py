@@ -63,6 +63,27 @@ class LayerSpec:
         return f"L{self.index}_{self.out_size}_{self.out_channels}"
 
 
+def _geometric(first: float, last: float, t: np.ndarray) -> np.ndarray:
+    """``first * (last / first) ** t``: from ``first`` at ``t = 0`` to ``last`` at ``t = 1``."""
+    return first * (last / first) ** t
+
+
+def _next_power_of_two(x: np.ndarray) -> np.ndarray:
+    """``2 ** ceil(log2(x))``, the smallest power of two at or above ``x`` (float64)."""
+    return np.exp2(np.ceil(np.log2(x)))
+
+
+@dataclass(frozen=True)
+class _Band:
+    """The signal one layer outputs (index ``i`` of the module docstring's formulas)."""
+
+    channels: int
+    size: int
+    sampling_rate: int
+    cutoff: float
+    half_width: float
+
+
 def layer_schedule(img_resolution: int, img_channels: int, channel_base: int = 32768, channel_max: int = 512,
                    num_layers: int = 14, num_critical: int = 2, first_cutoff: float = 2,
                    first_stopband: float = 2 ** 2.1, last_stopband_rel: float = 2 ** 0.3,
@@ -73,31 +94,32 @@ def layer_schedule(img_resolution: int, img_channels: int, channel_base: int = 3
     """
     if num_layers <= num_critical:
         raise ValueError(f"num_layers ({num_layers}) must exceed num_critical ({num_critical})")
-    last_cutoff = img_resolution / 2
-    last_stopband = last_cutoff * last_stopband_rel
-    exponents = np.minimum(np.arange(num_layers + 1) / (num_layers - num_critical), 1)
-    cutoffs = first_cutoff * (last_cutoff / first_cutoff) ** exponents
-    stopbands = first_stopband * (last_stopband / first_stopband) ** exponents
-    sampling_rates = np.exp2(np.ceil(np.log2(np.minimum(stopbands * 2, img_resolution))))
-    half_widths = np.maximum(stopbands, sampling_rates / 2) - cutoffs
-    sizes = sampling_rates + margin_size * 2
-    sizes[-2:] = img_resolution
-    channels = np.rint(np.minimum((channel_base / 2) / cutoffs, channel_max))
-    channels[-1] = img_channels
+    index = np.arange(num_layers + 1)
+    # t_i climbs linearly to 1 at the first critically sampled layer, then stays there.
+    t = np.minimum(index / (num_layers - num_critical), 1)
+    cutoffs = _geometric(first_cutoff, img_resolution / 2, t)
+    stopbands = _geometric(first_stopband, img_resolution / 2 * last_stopband_rel, t)
+    # A layer samples its minimum stopband without aliasing, but never finer than the output image.
+    rates = _next_power_of_two(np.minimum(2 * stopbands, img_resolution))
+    half_widths = np.maximum(stopbands, rates / 2) - cutoffs
+    is_last_two = index >= num_layers - 1
+    sizes = np.where(is_last_two, img_resolution, rates + 2 * margin_size)
+    widths = np.rint(np.minimum(channel_base / 2 / cutoffs, channel_max))  # fewer channels at higher cutoffs
+    widths = np.where(index == num_layers, img_channels, widths)
+    bands = [_Band(int(c), int(n), int(r), float(f), float(h))
+             for c, n, r, f, h in zip(widths, sizes, rates, cutoffs, half_widths, strict=True)]
 
-    inp = InputSpec(channels=int(channels[0]), size=int(sizes[0]), sampling_rate=float(sampling_rates[0]),
-                    bandwidth=float(cutoffs[0]))
+    first = bands[0]
+    inp = InputSpec(channels=first.channels, size=first.size, sampling_rate=float(rates[0]),
+                    bandwidth=first.cutoff)
     layers = []
-    for i in range(num_layers + 1):
-        p = max(i - 1, 0)
+    for i, (src, dst) in enumerate(zip([first, *bands[:-1]], bands, strict=True)):  # layer 0 reads the input
         layers.append(LayerSpec(
-            index=i, in_channels=int(channels[p]), out_channels=int(channels[i]), in_size=int(sizes[p]),
-            out_size=int(sizes[i]), in_sampling_rate=int(sampling_rates[p]),
-            out_sampling_rate=int(sampling_rates[i]),
-            in_cutoff=float(cutoffs[p]), out_cutoff=float(cutoffs[i]), in_half_width=float(half_widths[p]),
-            out_half_width=float(half_widths[i]), is_torgb=i == num_layers,
-            is_critically_sampled=i >= num_layers - num_critical,
-            use_fp16=bool(sampling_rates[i] * 2 ** num_fp16_res > img_resolution)))
+            index=i, in_channels=src.channels, out_channels=dst.channels, in_size=src.size, out_size=dst.size,
+            in_sampling_rate=src.sampling_rate, out_sampling_rate=dst.sampling_rate, in_cutoff=src.cutoff,
+            out_cutoff=dst.cutoff, in_half_width=src.half_width, out_half_width=dst.half_width,
+            is_torgb=i == num_layers, is_critically_sampled=i >= num_layers - num_critical,
+            use_fp16=dst.sampling_rate * 2 ** num_fp16_res > img_resolution))
     return inp, layers
 
 
@@ -109,14 +131,14 @@ def resampling(in_sampling_rate: int, out_sampling_rate: int, is_torgb: bool, lr
     is linear); a filter has ``filter_size * factor`` taps when its factor exceeds 1, else 1
     (identity). ToRGB has no filters.
     """
-    tmp = max(in_sampling_rate, out_sampling_rate) * (1 if is_torgb else lrelu_upsampling)
-    up = int(np.rint(tmp / in_sampling_rate))
-    down = int(np.rint(tmp / out_sampling_rate))
-    if in_sampling_rate * up != tmp or out_sampling_rate * down != tmp:
+    oversampling = 1 if is_torgb else lrelu_upsampling
+    tmp = max(in_sampling_rate, out_sampling_rate) * oversampling
+    factors = [int(np.rint(tmp / rate)) for rate in (in_sampling_rate, out_sampling_rate)]
+    if [in_sampling_rate * factors[0], out_sampling_rate * factors[1]] != [tmp, tmp]:
         raise ValueError(f"sampling rates {in_sampling_rate} -> {out_sampling_rate} are not integer "
                          f"multiples of each other")
-    up_taps = filter_size * up if up > 1 and not is_torgb else 1
-    down_taps = filter_size * down if down > 1 and not is_torgb else 1
+    up, down = factors
+    up_taps, down_taps = (filter_size * f if f > 1 and not is_torgb else 1 for f in factors)
     return tmp, up, up_taps, down, down_taps
 
 

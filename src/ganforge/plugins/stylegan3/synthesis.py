@@ -22,7 +22,7 @@ from ganforge.plugins.stylegan3.filters import design_lowpass_filter
 from ganforge.plugins.stylegan3.layers import FullyConnectedLayer
 from ganforge.plugins.stylegan3.schedule import LayerSpec, layer_padding, layer_schedule, resampling
 
-__all__ = ["SynthesisInput", "SynthesisLayer", "SynthesisNetwork", "modulated_conv2d"]
+__all__ = ["SynthesisInput", "SynthesisLayer", "SynthesisNetwork", "modulated_conv2d", "disc_frequencies"]
 
 
 def modulated_conv2d(
@@ -80,6 +80,33 @@ def modulated_conv2d(
     return x.reshape(n, out_ch, *x.shape[2:])
 
 
+def disc_frequencies(channels: int, bandwidth: float) -> torch.Tensor:
+    """``[channels, 2]`` random frequencies spread uniformly over the disc of radius ``bandwidth``.
+
+    From one Gaussian draw ``g ~ N(0, I_2)`` per channel: ``g / |g|`` is a uniform direction and
+    ``u = exp(-|g|^2 / 2)`` is uniform on (0, 1], so a radius ``bandwidth * sqrt(u)`` (density
+    proportional to the radius) makes the point uniform over the disc:
+    ``f = g / (|g| * exp(|g|^2 / 4)) * bandwidth``. Uses the global torch RNG (one ``randn``).
+    """
+    g = torch.randn([channels, 2])
+    length = (g * g).sum(dim=1, keepdim=True).sqrt()  # |g|
+    inv_sqrt_u = length.square().exp().pow(0.25)  # exp(|g|^2 / 4) = 1 / sqrt(u)
+    return g / (length * inv_sqrt_u) * bandwidth
+
+
+def _rotation_translation(c: torch.Tensor, s: torch.Tensor, tx: torch.Tensor,
+                          ty: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``([N, 3, 3] rotation by (c, s), [N, 3, 3] translation by (-tx, -ty))`` in homogeneous form."""
+    zero, one = torch.zeros_like(c), torch.ones_like(c)
+
+    def rows(*values: torch.Tensor) -> torch.Tensor:
+        return torch.stack(values, dim=1).reshape(-1, 3, 3)
+
+    rotation = rows(c, -s, zero, s, c, zero, zero, zero, one)
+    translation = rows(one, zero, -tx, zero, one, -ty, zero, zero, one)
+    return rotation, translation
+
+
 class SynthesisInput(torch.nn.Module):
     """Fourier features of bounded bandwidth, rotated and translated by w and the user transform.
 
@@ -100,35 +127,34 @@ class SynthesisInput(torch.nn.Module):
         super().__init__()
         self.w_dim, self.channels, self.size = int(w_dim), int(channels), int(size)
         self.sampling_rate, self.bandwidth = float(sampling_rate), float(bandwidth)
-        freqs = torch.randn([self.channels, 2])
-        radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
-        freqs /= radii * radii.square().exp().pow(0.25)
-        freqs *= self.bandwidth
+        # The draw order (frequencies, phases, channel mix, affine) fixes what a seed builds; the
+        # buffer order (transform, freqs, phases) is the official state dict's.
+        freqs = disc_frequencies(self.channels, self.bandwidth)
         phases = torch.rand([self.channels]) - 0.5
         self.weight = torch.nn.Parameter(torch.randn([self.channels, self.channels]))
         self.affine = FullyConnectedLayer(self.w_dim, 4, weight_init=0, bias_init=[1, 0, 0, 0])
-        self.register_buffer("transform", torch.eye(3, 3))
-        self.register_buffer("freqs", freqs)
-        self.register_buffer("phases", phases)
+        for name, value in (("transform", torch.eye(3, 3)), ("freqs", freqs), ("phases", phases)):
+            self.register_buffer(name, value)
 
     def transformed_frequencies(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(freqs [N, C, 2], phases [N, C], amplitudes [N, C])`` after the w and user transforms."""
-        n = w.shape[0]
-        t = self.affine(w)  # (r_c, r_s, t_x, t_y)
-        t = t / t[:, :2].norm(dim=1, keepdim=True)
-        eye = torch.eye(3, device=w.device).unsqueeze(0).repeat([n, 1, 1])
-        m_r = eye.clone()  # inverse rotation of the image
-        m_r[:, 0, 0], m_r[:, 0, 1], m_r[:, 1, 0], m_r[:, 1, 1] = t[:, 0], -t[:, 1], t[:, 1], t[:, 0]
-        m_t = eye.clone()  # inverse translation of the image
-        m_t[:, 0, 2], m_t[:, 1, 2] = -t[:, 2], -t[:, 3]
-        transforms = m_r @ m_t @ self.transform.unsqueeze(0)
-        freqs = self.freqs.unsqueeze(0)
-        phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
-        freqs = freqs @ transforms[:, :2, :2]
+        """``(freqs [N, C, 2], phases [N, C], amplitudes [N, C])`` after the w and user transforms.
+
+        ``affine(w) = (r_c, r_s, t_x, t_y)``, with ``(r_c, r_s)`` scaled to unit length, gives the
+        inverse of the image's rotation and translation; applied before the user's ``transform``
+        it maps output coordinates ``x`` to ``A x + b``, which turns ``sin(2 pi (f.x + phi))`` into
+        frequencies ``f A`` and phases ``phi + f.b``.
+        """
+        params = self.affine(w)
+        rotation_length = params[:, :2].norm(dim=1, keepdim=True)  # |(r_c, r_s)|, divides all four
+        rotation, translation = _rotation_translation(*(params / rotation_length).unbind(dim=1))
+        mapping = rotation @ translation @ self.transform.unsqueeze(0)  # [N, 3, 3]
+        linear, offset = mapping[:, :2, :2], mapping[:, :2, 2:]
+        base = self.freqs.unsqueeze(0)  # [1, C, 2]
+        phases = self.phases.unsqueeze(0) + (base @ offset).squeeze(2)
+        freqs = base @ linear
         # Frequencies a user rotation or scale pushed past the band are faded out, not aliased.
-        band = self.sampling_rate / 2 - self.bandwidth
-        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / band).clamp(0, 1)
-        return freqs, phases, amplitudes
+        overshoot = (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)
+        return freqs, phases, (1 - overshoot).clamp(0, 1)
 
     def sampling_grid(self, device: Any = None) -> torch.Tensor:
         """``[size, size, 2]`` (x, y) sample positions, ``(j + 0.5 - size / 2) / sampling_rate``."""
@@ -189,6 +215,9 @@ class SynthesisLayer(torch.nn.Module):
                                                       self.conv_kernel]))
         self.bias = torch.nn.Parameter(torch.zeros([self.out_channels]))
         self.register_buffer("magnitude_ema", torch.ones([]))
+        # ToRGB is not demodulated: its styles carry the weight's equalized-lr gain instead.
+        fan_in = self.in_channels * self.conv_kernel ** 2
+        self.torgb_style_gain = 1 / np.sqrt(fan_in) if self.is_torgb else None
 
         tmp, self.up_factor, self.up_taps, self.down_factor, self.down_taps = resampling(
             spec.in_sampling_rate, spec.out_sampling_rate, spec.is_torgb, lrelu_upsampling, filter_size)
@@ -201,19 +230,23 @@ class SynthesisLayer(torch.nn.Module):
         self.padding = layer_padding(spec.in_size, spec.out_size, self.conv_kernel, self.up_factor,
                                      self.down_factor, self.up_taps, self.down_taps)
 
+    @torch.no_grad()
+    def _track_magnitude(self, x: torch.Tensor) -> None:
+        """``magnitude_ema <- lerp(mean(x^2), magnitude_ema, magnitude_ema_beta)`` (float32)."""
+        mean_square = torch.mean(torch.square(x.float()))
+        self.magnitude_ema.copy_(torch.lerp(mean_square, self.magnitude_ema, self.magnitude_ema_beta))
+
     def forward(self, x: torch.Tensor, w: torch.Tensor, force_fp32: bool = False,
                 update_emas: bool = False) -> torch.Tensor:
         if update_emas:
-            current = x.detach().to(torch.float32).square().mean()
-            self.magnitude_ema.copy_(current.lerp(self.magnitude_ema, self.magnitude_ema_beta))
-        input_gain = self.magnitude_ema.rsqrt()
+            self._track_magnitude(x)
         styles = self.affine(w)
-        if self.is_torgb:
-            styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel ** 2))
+        if self.torgb_style_gain is not None:
+            styles = styles * self.torgb_style_gain
         fp16 = self.use_fp16 and not force_fp32 and x.device.type == "cuda"
         dtype = torch.float16 if fp16 else torch.float32
         x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
-                             padding=self.conv_kernel - 1, input_gain=input_gain)
+                             padding=self.conv_kernel - 1, input_gain=self.magnitude_ema.rsqrt())
         gain, slope = (1.0, 1.0) if self.is_torgb else (math.sqrt(2), 0.2)
         return filtered_lrelu(x, fu=self.up_filter, fd=self.down_filter, b=self.bias.to(x.dtype),
                               up=self.up_factor, down=self.down_factor, padding=self.padding, gain=gain,
