@@ -130,6 +130,8 @@ class ComponentSpec:
         check: optional ``check(ctx: CheckContext) -> list[str]`` returning problems (empty if fine),
             for rules that depend on option values. ``requires`` and ``check`` are the one place a
             component states what it needs; the core evaluates both before anything is allocated.
+        tiny: options that make the component small and fast (a few channels), used by the contract
+            checks and the pairing matrix of ``ganforge.testing``; never by training.
     """
 
     kind: ClassVar[str] = "component"
@@ -143,6 +145,7 @@ class ComponentSpec:
     requires: frozenset[str] = frozenset()
     suggests: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[..., list[str]] | None = None
+    tiny: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         field_info = getattr(self.config, "model_fields", {}).get("name")
@@ -160,6 +163,10 @@ class ComponentSpec:
                 f"{field_info.default!r}; it must be Literal[{self.name!r}] = {self.name!r}"
             )
 
+
+    def tiny_config(self, **overrides: Any) -> Any:
+        """The config with the ``tiny`` options (and ``overrides``), for tests."""
+        return self.config(**{**dict(self.tiny), **overrides})
 
     def build(self, *args: Any, **kwargs: Any) -> Any:
         """Call the factory (importing it first when it is given as a string)."""

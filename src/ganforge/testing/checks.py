@@ -35,7 +35,7 @@ def check_generator(spec: Any, info: DataInfo | None = None, batch: int = 4) -> 
     _config_checks(spec)
     for label_dim in ((0, 3) if spec.conditional else (0,)):
         inf = info or info_for(spec, label_dim)
-        G = spec.build(spec.config(), inf)
+        G = spec.build(spec.tiny_config(), inf)
         assert isinstance(G, torch.nn.Module), f"generator {spec.name!r} factory must return an nn.Module"
         for attr, want in (("z_dim", None), ("c_dim", inf.label_dim), ("img_resolution", inf.resolution),
                            ("img_channels", inf.channels)):
@@ -54,7 +54,7 @@ def check_generator(spec: Any, info: DataInfo | None = None, batch: int = 4) -> 
         assert grads and any(g is not None and g.abs().sum() > 0 for g in grads), \
             f"generator {spec.name!r}: no parameter received a gradient"
         G_ema = copy.deepcopy(G).eval()
-        fresh = spec.build(spec.config(), inf).eval()
+        fresh = spec.build(spec.tiny_config(), inf).eval()
         fresh.load_state_dict(G_ema.state_dict(), strict=True)
         torch.manual_seed(0)
         a = G_ema(z, c)
@@ -68,7 +68,7 @@ def check_discriminator(spec: Any, info: DataInfo | None = None, batch: int = 4)
     _config_checks(spec)
     for label_dim in ((0, 3) if spec.conditional else (0,)):
         inf = info or info_for(spec, label_dim)
-        D = spec.build(spec.config(), inf)
+        D = spec.build(spec.tiny_config(), inf)
         assert isinstance(D, torch.nn.Module)
         img = torch.randn(batch, inf.channels, inf.resolution, inf.resolution, requires_grad=True)
         c = torch.nn.functional.one_hot(torch.arange(batch) % max(inf.label_dim, 1), max(inf.label_dim, 1)).float()
@@ -82,7 +82,7 @@ def check_discriminator(spec: Any, info: DataInfo | None = None, batch: int = 4)
         trainable = [p for p in D.parameters() if p.requires_grad]
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable), \
             f"discriminator {spec.name!r}: R1 (double backward) reached no parameter"
-        fresh = spec.build(spec.config(), inf)
+        fresh = spec.build(spec.tiny_config(), inf)
         fresh.load_state_dict(D.state_dict(), strict=True)
 
 

@@ -22,7 +22,8 @@ def ganforge_register_generators() -> list[GeneratorSpec]:
         factory="ganforge.plugins.pggan.generator:build_generator", config=PGGANGeneratorConfig, paper=PAPER,
         summary="PGGAN generator (pixel norm, equalized lr) with nearest/bilinear/zeros/shuffle upsampling "
                 "and optional progressive growing",
-        min_resolution=8, max_resolution=1024, power_of_two=True, conditional=True)]
+        min_resolution=8, max_resolution=1024, power_of_two=True, conditional=True,
+        tiny={"z_dim": 16, "fmaps_base": 256, "fmaps_max": 16})]
 
 
 @hookimpl
@@ -31,7 +32,8 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
         factory="ganforge.plugins.pggan.discriminator:build_discriminator", config=PGGANDiscriminatorConfig, paper=PAPER, check=check_run,
         summary="PGGAN discriminator (minibatch stddev, projection head when conditional) with "
                 "avg/stride/blurpool downsampling and optional progressive growing",
-        min_resolution=8, max_resolution=1024, power_of_two=True, conditional=True)]
+        min_resolution=8, max_resolution=1024, power_of_two=True, conditional=True,
+        tiny={"fmaps_base": 256, "fmaps_max": 16, "mbstd_group_size": 2})]
 
 
 #: The built-in default of `gan run` with no arguments: a small PGGAN pair on the procedural shapes

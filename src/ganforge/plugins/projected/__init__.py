@@ -32,14 +32,14 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
         # color,translation,cutout on reals and fakes
         suggests={"loss": {"name": "hinge"}, "augment": {"name": "diffaugment"}, "training": {"dlr": 0.002}},
         check=check_projected, min_resolution=8, max_resolution=None, power_of_two=False, channels=(1, 3),
-        conditional=True)]
+        conditional=True, tiny={"pretrained": False})]
 
 
 @hookimpl
 def ganforge_register_generators() -> list[GeneratorSpec]:
     common: dict[str, Any] = {
         "factory": "ganforge.plugins.projected.fastgan:build_fastgan", "options": {"noise_mode", "update_emas"}, "paper": FASTGAN_PAPER, "min_resolution": 8, "max_resolution": 1024,
-        "power_of_two": True, "conditional": True,
+        "power_of_two": True, "conditional": True, "tiny": {"z_dim": 16, "ngf": 4},
         # upstream train.py sets G and D lr to 0.0002 for both FastGAN configurations
         "suggests": {"training": {"glr": 0.0002, "dlr": 0.0002}},
     }

@@ -37,7 +37,8 @@ def ganforge_register_generators() -> list[GeneratorSpec]:
         check=check_generator_run, options=GENERATOR_OPTIONS,
         summary="StyleGAN2 generator: mapping network, modulated convolutions with demodulation, noise, "
                 "orig/skip/resnet, fp16 on CUDA; official parameter names (official pickles load)",
-        provides=frozenset({"mapping", "synthesis"}), min_resolution=4, power_of_two=True, conditional=True)]
+        provides=frozenset({"mapping", "synthesis"}), min_resolution=4, power_of_two=True, conditional=True,
+        tiny={"z_dim": 16, "w_dim": 16, "map_depth": 2, "cbase": 256, "cmax": 16})]
 
 
 @hookimpl
@@ -47,7 +48,8 @@ def ganforge_register_discriminators() -> list[DiscriminatorSpec]:
         check=check_discriminator_run, options={"update_emas", "force_fp32"},
         summary="StyleGAN2 discriminator (also StyleGAN3's): orig/skip/resnet, minibatch std, projection "
                 "conditioning, Freeze-D, fp16 on CUDA; official parameter names",
-        min_resolution=8, power_of_two=True, conditional=True)]
+        min_resolution=8, power_of_two=True, conditional=True,
+        tiny={"cbase": 256, "cmax": 16, "mbstd_group_size": 2, "map_depth": 2})]
 
 
 @hookimpl

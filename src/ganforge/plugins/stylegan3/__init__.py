@@ -35,7 +35,8 @@ def ganforge_register_generators() -> list[GeneratorSpec]:
     return [GeneratorSpec(factory="ganforge.plugins.stylegan3.generator:build_generator", config=model,
                           summary=_SUMMARIES[name], paper=PAPER, options=OPTIONS,
                           provides={"mapping", "synthesis", "input_transform"}, suggests=SUGGESTS,
-                          min_resolution=16, max_resolution=None, power_of_two=True, conditional=True)
+                          min_resolution=16, max_resolution=None, power_of_two=True, conditional=True,
+                          tiny={"z_dim": 16, "w_dim": 16, "channel_base": 256, "channel_max": 16, "num_layers": 4})
             for name, model in GENERATOR_CONFIGS.items()]
 
 
